@@ -1,0 +1,64 @@
+/*
+ * log - one line per event, Postfix-shaped.
+ *
+ * A program calls log_open() once with its name (the log tag: "smtpd",
+ * "qmgr", ...).  Service children then log_attach() to the unix-dgram
+ * socket inherited from master (DESIGN §7): each record is one datagram
+ * "<pri>name[pid]: text", which master stamps with time and host and writes
+ * to maillog_file or syslog.  Commands (mailctl, mailq) log to stderr.
+ *
+ * Logger state is the one process-wide mutable state in lib: every module
+ * must be able to log without threading a handle through every call.
+ *
+ * Never: log credentials, or raw client bytes (use log_escape()); block
+ * forever on a dead master (a failed send goes to stderr).
+ */
+#ifndef FACTEUR_LOG_H
+#define FACTEUR_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/util.h"
+
+/* syslog(3) priorities, carried in each datagram. */
+enum log_level {
+	LOG_LVL_ERR = 3,
+	LOG_LVL_WARN = 4,
+	LOG_LVL_INFO = 6,
+	LOG_LVL_DEBUG = 7,
+};
+
+/* Longest text of one record; longer text is cut. */
+#define LOG_LINE_MAX 2048
+
+/* Name the program; until log_attach() records go to stderr. */
+void log_open(const char *name);
+/* Send records as datagrams on fd (inherited from master). */
+void log_attach(int fd);
+/* Also copy every record to stderr (tools that talk to a person). */
+void log_tee_stderr(bool on);
+/* Enable debug records. */
+void log_set_verbose(bool on);
+bool log_verbose(void);
+const char *log_name(void);
+
+FCT_PRINTF(1, 2) void log_debug(const char *fmt, ...);
+FCT_PRINTF(1, 2) void log_info(const char *fmt, ...);
+FCT_PRINTF(1, 2) void log_warn(const char *fmt, ...);
+FCT_PRINTF(1, 2) void log_err(const char *fmt, ...);
+/* Only before the service loop starts (STYLE: no fatal after start-up). */
+FCT_PRINTF(1, 2) FCT_NORETURN void log_fatal(const char *fmt, ...);
+
+/*
+ * Client text for the log: printable ASCII kept, everything else \xNN,
+ * backslash doubled, cut after LOG_ESCAPE_MAX input bytes with "...".
+ */
+#define LOG_ESCAPE_MAX 200
+struct log_esc {
+	char s[LOG_ESCAPE_MAX * 4 + 4];
+};
+const char *log_escape(struct log_esc *e, const void *p, size_t n);
+const char *log_escape_str(struct log_esc *e, const char *text);
+
+#endif
