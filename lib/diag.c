@@ -34,7 +34,7 @@ diag_free(struct diag **dp)
 	x_free(dp);
 }
 
-static void
+static FCT_PRINTF(5, 0) void
 diag_add(struct diag *d, const char *kind, const char *file, unsigned line,
     const char *fmt, va_list ap)
 {

@@ -19,7 +19,16 @@ static struct {
 	int fd;
 	bool tee;
 	bool verbose;
-} logger = { "facteur", -1, false, false };
+	log_sink_fn *sink;
+	void *sink_arg;
+} logger = { "facteur", -1, false, false, NULL, NULL };
+
+void
+log_set_sink(log_sink_fn *fn, void *arg)
+{
+	logger.sink = fn;
+	logger.sink_arg = arg;
+}
 
 void
 log_open(const char *name)
@@ -70,7 +79,7 @@ level_prefix(enum log_level lvl)
 	}
 }
 
-static void
+static FCT_PRINTF(3, 0) void
 log_emit(enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
 {
 	char text[LOG_LINE_MAX];
@@ -86,7 +95,13 @@ log_emit(enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
 			*p = ' ';
 	if (prefix == NULL)
 		prefix = level_prefix(lvl);
-	if (logger.fd >= 0) {
+	if (logger.sink != NULL) {
+		snprintf(rec, sizeof(rec), "%s%s", prefix, text);
+		logger.sink(lvl, logger.name, (long)getpid(), rec,
+		    logger.sink_arg);
+		if (!logger.tee)
+			return;
+	} else if (logger.fd >= 0) {
 		n = snprintf(rec, sizeof(rec), "<%d>%s[%ld]: %s%s", (int)lvl,
 		    logger.name, (long)getpid(), prefix, text);
 		if (n > 0) {

@@ -36,6 +36,14 @@ enum log_level {
 void log_open(const char *name);
 /* Send records as datagrams on fd (inherited from master). */
 void log_attach(int fd);
+/*
+ * Hand records to fn instead of a socket (master writes its own records
+ * straight to the log file; sending to its own socket could block it).
+ * text already carries the "warning: " style prefix.
+ */
+typedef void log_sink_fn(enum log_level lvl, const char *name, long pid,
+    const char *text, void *arg);
+void log_set_sink(log_sink_fn *fn, void *arg);
 /* Also copy every record to stderr (tools that talk to a person). */
 void log_tee_stderr(bool on);
 /* Enable debug records. */

@@ -34,7 +34,7 @@ FCT_MUST_CHECK int str_appendc(struct str *s, char c);
  */
 FCT_MUST_CHECK FCT_PRINTF(2, 3) int str_appendf(struct str *s,
     const char *fmt, ...);
-FCT_MUST_CHECK int str_vappendf(struct str *s, const char *fmt, va_list ap);
+FCT_MUST_CHECK FCT_PRINTF(2, 0) int str_vappendf(struct str *s, const char *fmt, va_list ap);
 
 /*
  * Best-effort append for diagnostics ("why" strings): appends as much as

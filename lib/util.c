@@ -188,3 +188,21 @@ fd_set_cloexec(int fd, bool on)
 {
 	return fd_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, on);
 }
+
+int
+fd_ensure_std(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", O_RDWR);
+		if (nfd < 0)
+			return -1;
+		if (nfd != fd) {
+			/* Lower descriptors are open, so nfd > fd: impossible. */
+			(void)close(nfd);
+			return -1;
+		}
+	}
+	return 0;
+}

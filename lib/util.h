@@ -66,6 +66,8 @@ uint64_t time_real_us(void);
 
 /* Close *fdp if >= 0, set it to -1; returns close()'s result. */
 int fd_close(int *fdp);
+/* Open /dev/null on any of descriptors 0, 1, 2 that is closed; 0 or -1. */
+FCT_MUST_CHECK int fd_ensure_std(void);
 /* Set or clear O_NONBLOCK / FD_CLOEXEC; return 0 or -1. */
 FCT_MUST_CHECK int fd_set_nonblock(int fd, bool on);
 FCT_MUST_CHECK int fd_set_cloexec(int fd, bool on);

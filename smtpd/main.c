@@ -1,1 +1,73 @@
-int main(void){return 0;}
+/*
+ * smtpd - facteur's SMTP server (RFC 5321).
+ *
+ * User: service_user (mail_owner); optionally chrooted to the queue.
+ * Serves one session per process, many sessions in a row (max_use), on
+ * the listener master hands it.  Writes queue files into incoming/ (DESIGN
+ * §2 rule 1) and pokes qmgr's trigger.  Reads the users and alias tables
+ * (read-only, LMDB) to refuse unknown recipients at RCPT time.
+ *
+ * STANDARDS: RFC 5321 (SMTP), RFC 1870 (SIZE), RFC 2034
+ * (ENHANCEDSTATUSCODES), RFC 2920 (PIPELINING), RFC 3030 (CHUNKING),
+ * RFC 3461 (DSN), RFC 3463 (enhanced codes), RFC 6152 (8BITMIME),
+ * RFC 6531 (SMTPUTF8).
+ *
+ * Never: answer 250 to a message that is not durably queued, relay for
+ * a client outside mynetworks, or exit because of what a client sent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "smtpd/smtpd.h"
+
+static char *
+path_in_queue(const struct params *p, const char *sub)
+{
+	struct str *s = str_new(4096);
+
+	if (str_appendf(s, "%s/%s", p->queue_directory, sub) < 0)
+		log_fatal("queue_directory too long");
+	return str_take(&s);
+}
+
+static void
+on_accept(struct service *svc, int fd, const struct sockaddr *peer,
+    socklen_t len, void *arg)
+{
+	session_start(arg, fd, peer, len);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct service_opts opts = { .program = "smtpd", .client_limit = 1 };
+	struct smtpd_ctx ctx = { 0 };
+	struct str *why = str_new(1024);
+
+	ctx.svc = service_init(argc, argv, &opts);
+	ctx.p = service_params(ctx.svc);
+	if (cidr_list_parse(ctx.p->mynetworks, &ctx.mynetworks, why) < 0)
+		log_fatal("mynetworks: %s", str_c(why));
+	/* Tables and the queue are opened before the privilege drop. */
+	ctx.users = map_open(ctx.p->users_map, why);
+	if (ctx.users == NULL)
+		log_fatal("users_map %s: %s", ctx.p->users_map, str_c(why));
+	if (ctx.p->alias_maps[0] != '\0') {
+		ctx.aliases = map_list_open(ctx.p->alias_maps, why);
+		if (ctx.aliases == NULL)
+			log_fatal("alias_maps %s: %s", ctx.p->alias_maps,
+			    str_c(why));
+	}
+	ctx.resolver = resolve_new(ctx.p, ctx.users, ctx.aliases);
+	if (queue_open(ctx.p->queue_directory, ctx.p->queue_record_limit,
+		&ctx.queue, why) < 0)
+		log_fatal("queue: %s", str_c(why));
+	ctx.qmgr_trigger = path_in_queue(ctx.p, "public/qmgr");
+	ctx.anvil_path = path_in_queue(ctx.p, "private/anvil");
+	str_free(&why);
+
+	service_drop_privileges(ctx.svc);
+	return service_run(ctx.svc, on_accept, &ctx);
+}

@@ -1,0 +1,150 @@
+/*
+ * smtpd.h - the SMTP session shared by smtpd's files: session.c (I/O,
+ * timers, states), commands.c (the command table), policy.c (relay and
+ * recipient checks), transaction.c (the queue file and DATA/BDAT).
+ *
+ * Never: include this anywhere but smtpd/.
+ */
+#ifndef FACTEUR_SMTPD_SMTPD_H
+#define FACTEUR_SMTPD_SMTPD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/cidr.h"
+#include "lib/conn.h"
+#include "lib/dataread.h"
+#include "lib/event.h"
+#include "lib/linebuf.h"
+#include "lib/map.h"
+#include "lib/params.h"
+#include "lib/queue.h"
+#include "lib/queue_write.h"
+#include "lib/resolve.h"
+#include "lib/service.h"
+#include "lib/smtp_cmd.h"
+#include "lib/str.h"
+
+#define SMTPD_OUT_MAX (64 * 1024) /* replies waiting to be written */
+
+/* Session states: one bit each so a command row can list several. */
+enum smtpd_state {
+	S_INIT = 0x01, /* greeted, no HELO/EHLO yet */
+	S_HELO = 0x02, /* HELO/EHLO seen, no transaction */
+	S_MAIL = 0x04, /* MAIL accepted */
+	S_RCPT = 0x08, /* at least one RCPT accepted */
+	S_DATA = 0x10, /* reading DATA content */
+	S_BDAT = 0x20, /* reading a BDAT chunk */
+	S_QUIT = 0x40, /* closing once replies are out */
+};
+#define S_ANY (S_INIT | S_HELO | S_MAIL | S_RCPT)
+
+/* Process-wide context: configuration, tables, the queue. */
+struct smtpd_ctx {
+	struct service *svc; /* borrowed */
+	const struct params *p; /* borrowed from svc */
+	struct cidr_list *mynetworks;
+	struct map *users;
+	struct map_list *aliases;
+	struct resolver *resolver;
+	struct queue *queue;
+	char *qmgr_trigger; /* $queue_directory/public/qmgr */
+	char *anvil_path;   /* $queue_directory/private/anvil */
+};
+
+struct smtpd_rcpt {
+	char *addr;  /* as accepted (canonical text) */
+	char *orcpt; /* ORCPT (decoded, "type;addr") or NULL */
+	unsigned notify;
+};
+
+/* Counters for the disconnect line (Postfix: "ehlo=1 mail=1 ..."). */
+struct smtpd_counts {
+	unsigned helo, ehlo, mail, rcpt, data, bdat, rset, noop, quit, vrfy,
+	    unknown, total;
+};
+
+struct smtpd_session {
+	struct smtpd_ctx *ctx; /* borrowed */
+	struct event_loop *loop; /* borrowed */
+	struct conn *conn;
+	int anvil_fd;
+	char addr[64];	    /* client address text */
+	char name[256];	    /* client host name ("unknown") */
+	char *helo;	    /* HELO/EHLO argument (escaped), or NULL */
+	bool esmtp;
+	bool relay_ok;	    /* client may relay (mynetworks) */
+	enum smtpd_state state;
+	struct linebuf *in;
+	struct str *out;
+	bool closing;
+	unsigned errors;
+	struct smtpd_counts counts;
+	struct event_timer *idle_timer;
+	struct event_timer *life_timer;
+	struct str *reply; /* scratch for parser replies */
+
+	/* The transaction (MAIL .. end of data); reset by txn_reset(). */
+	char *sender;	    /* canonical, "" for <> */
+	struct smtp_mail mail;
+	struct smtpd_rcpt *rcpts;
+	size_t nrcpts, arcpts;
+	struct queue_file *qf;
+	struct dataread *dr;
+	uint64_t bdat_left;   /* bytes of the current chunk still to read */
+	uint64_t bdat_chunk;  /* size of the current chunk */
+	bool bdat_last;	      /* current chunk is the LAST one */
+	bool bdat_used;	      /* transaction used BDAT */
+	bool txn_failed;      /* queue write failed: reply at the end */
+	enum status txn_status;
+	int txn_errno;	      /* errno of the failed write */
+	struct str *txn_why;
+};
+
+/* session.c */
+void session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
+    socklen_t len);
+/* Queue a reply line (without CRLF); counts 4xx/5xx as errors. */
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+    FCT_PRINTF(2, 3);
+/* A continuation line of a multi-line reply ("250-..."). */
+void smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
+    FCT_PRINTF(2, 3);
+void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st);
+/* Close after the queued replies are written. */
+void smtpd_close_after_reply(struct smtpd_session *s);
+/* The "host[addr]" text for logs. */
+const char *smtpd_client(const struct smtpd_session *s, char *buf,
+    size_t size);
+
+/* commands.c */
+void smtpd_command(struct smtpd_session *s, const uint8_t *line, size_t len);
+
+/* policy.c */
+/*
+ * Decide a RCPT: 0 to accept, or -1 with the whole reply line in reply.
+ */
+int policy_rcpt(struct smtpd_session *s, const struct smtp_rcpt *r,
+    struct str *reply);
+/* VRFY: the reply line for addr. */
+void policy_vrfy(struct smtpd_session *s, const struct smtp_addr *a,
+    struct str *reply);
+/* 0 when the queue folder has room for a message of size bytes. */
+int policy_disk_room(struct smtpd_session *s, uint64_t size);
+
+/* transaction.c */
+void txn_reset(struct smtpd_session *s);
+/* After "354": open the queue file, write envelope and Received:. */
+void txn_begin_data(struct smtpd_session *s);
+/* Feed raw DATA bytes; returns bytes consumed; sets done at the end. */
+size_t txn_data_feed(struct smtpd_session *s, const uint8_t *p, size_t n,
+    bool *done_r);
+/* Announce a BDAT chunk; -1 when the reader refuses it. */
+int txn_bdat_chunk(struct smtpd_session *s, uint64_t size, bool last);
+/* Feed BDAT chunk bytes (at most bdat_left are consumed). */
+size_t txn_bdat_feed(struct smtpd_session *s, const uint8_t *p, size_t n);
+/* End of message: commit and reply 250, or reply the failure. */
+void txn_end(struct smtpd_session *s);
+
+#endif
