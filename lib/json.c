@@ -7,29 +7,7 @@
 
 #include <string.h>
 
-/* Length of a well-formed UTF-8 sequence at p (n bytes left), or 0. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned cp;
-
-	if (p[0] < 0xc2 || p[0] > 0xf4)
-		return 0;
-	len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
-	if (len > n)
-		return 0;
-	cp = p[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
+#include "lib/utf8.h"
 
 int
 json_append_string(struct str *out, const char *text)
@@ -51,8 +29,8 @@ json_append_string(struct str *out, const char *text)
 		} else if (c >= 0x20 && c < 0x7f) {
 			rc = str_appendc(out, (char)c);
 			i++;
-		} else if (c >= 0x80 && utf8_len(p + i, n - i) > 0) {
-			size_t len = utf8_len(p + i, n - i);
+		} else if (c >= 0x80 && utf8_seq_len(p + i, n - i) > 0) {
+			size_t len = utf8_seq_len(p + i, n - i);
 			rc = str_append(out, p + i, len);
 			i += len;
 		} else {
