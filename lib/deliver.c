@@ -52,7 +52,11 @@ hexval(char c)
 	return -1;
 }
 
-/* Decode one word; "-" is "".  NULL on bad escapes or a NUL byte. */
+/*
+ * Decode one word; "-" is "".  NULL on bad escapes, an escaped NUL, or
+ * a raw byte that put_value() escapes (a control byte or DEL: a CR
+ * smuggled into a value could end up in a header line).
+ */
 static char *
 get_value(const char *w, size_t n)
 {
@@ -64,7 +68,12 @@ get_value(const char *w, size_t n)
 		return v;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (w[i] != '%') {
+		unsigned char c = (unsigned char)w[i];
+		if (c < 0x21 || c == 0x7f) {
+			free(v);
+			return NULL;
+		}
+		if (c != '%') {
 			v[o++] = w[i];
 			continue;
 		}
@@ -230,7 +239,9 @@ each_line(const uint8_t *p, size_t n, line_fn *fn, void *arg,
 		if (len == 3 && memcmp(line, "end", 3) == 0)
 			return start == n ? 0 : (str_notef(why, "data after end"), -1);
 		if (split(line, len, &ws, FCT_NELEM(ws.w)) < 0 || ws.n == 0) {
-			str_notef(why, "bad line \"%.40s\"", line);
+			/* line is not NUL-terminated: bound by its length */
+			str_notef(why, "bad line \"%.*s\"",
+			    (int)(len < 40 ? len : 40), line);
 			return -1;
 		}
 		if (fn(&ws, arg, why) < 0)
@@ -267,19 +278,13 @@ request_line(const struct words *ws, void *arg, struct str *why)
 		return set_once(&rq->sender, ws, why);
 	if (word_is(ws, 0, "nexthop"))
 		return set_once(&rq->nexthop, ws, why);
-	if (word_is(ws, 0, "envid")) {
-		if (set_once(&rq->envid, ws, why) < 0)
-			return -1;
-		if (rq->envid[0] == '\0')
-			x_free(&rq->envid);
-		return 0;
-	}
+	/* "" ("-") stays "" until the end, so that a repeat is seen. */
+	if (word_is(ws, 0, "envid"))
+		return set_once(&rq->envid, ws, why);
 	if (word_is(ws, 0, "ret")) {
 		if (set_once(&rq->ret, ws, why) < 0)
 			return -1;
-		if (rq->ret[0] == '\0')
-			x_free(&rq->ret);
-		else if (strcmp(rq->ret, "FULL") != 0 &&
+		if (rq->ret[0] != '\0' && strcmp(rq->ret, "FULL") != 0 &&
 		    strcmp(rq->ret, "HDRS") != 0) {
 			str_notef(why, "bad ret");
 			return -1;
@@ -350,10 +355,29 @@ deliver_request_parse(const uint8_t *p, size_t n, struct deliver_request *rq,
 			       "recipients");
 		goto bad;
 	}
+	if (rq->envid != NULL && rq->envid[0] == '\0')
+		x_free(&rq->envid);
+	if (rq->ret != NULL && rq->ret[0] == '\0')
+		x_free(&rq->ret);
 	return 0;
 bad:
 	deliver_request_clear(rq);
 	return -1;
+}
+
+/* RFC 3463 §2: class "." subject "." detail, each 1 to 3 digits. */
+static bool
+dsn_ok(const char *d)
+{
+	for (int part = 0; part < 3; part++) {
+		size_t n = strspn(d, "0123456789");
+		if (n < 1 || n > 3 || (part == 0 && n != 1))
+			return false;
+		d += n;
+		if (part < 2 && *d++ != '.')
+			return false;
+	}
+	return *d == '\0';
 }
 
 struct reply_parse {
@@ -417,10 +441,8 @@ reply_line(const struct words *ws, void *arg, struct str *why)
 	char want = kind == DELIVER_DEFER ? '4' : kind == DELIVER_BOUNCE ? '5'
 									  : '2';
 	if (dsn == NULL || relay == NULL || text == NULL ||
-	    strlen(dsn) >= sizeof(rp->v[0].dsn) || strlen(dsn) < 5 ||
-	    dsn[0] != want || dsn[1] != '.' ||
-	    strspn(dsn + 2, "0123456789.") != strlen(dsn + 2) ||
-	    strlen(text) > DELIVER_TEXT_MAX) {
+	    strlen(dsn) >= sizeof(rp->v[0].dsn) || dsn[0] != want ||
+	    !dsn_ok(dsn) || strlen(text) > DELIVER_TEXT_MAX) {
 		free(dsn);
 		free(relay);
 		free(text);

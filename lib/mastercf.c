@@ -156,8 +156,15 @@ parse_entry(struct mastercf *mcf, const char *file, unsigned line,
 		return -1;
 	}
 	const char *nm = w[0];
+	/* "auth/NAME" lives in the auth folder (see mastercf.h). */
+	const char *base = s.type == MASTERCF_UNIX &&
+		strncmp(nm, MASTERCF_AUTH_PREFIX,
+		    strlen(MASTERCF_AUTH_PREFIX)) == 0
+	    ? nm + strlen(MASTERCF_AUTH_PREFIX)
+	    : nm;
 	if (s.type != MASTERCF_INET &&
-	    (strchr(nm, '/') != NULL || nm[0] == '.' || strlen(nm) > 64)) {
+	    (base[0] == '\0' || strchr(base, '/') != NULL ||
+		base[0] == '.' || strlen(nm) > 64)) {
 		diag_error(d, file, line, "bad socket name \"%s\"", nm);
 		return -1;
 	}

@@ -9,7 +9,12 @@
  * type is inet, unix or unix-dgram.  For inet the service name is
  * [host:]port (a bare port listens on every inet_interfaces address);
  * for unix and unix-dgram it is the socket name under
- * $queue_directory/private/ (private y) or public/ (private n).  A '-'
+ * $queue_directory/private/ (private y) or public/ (private n).  One
+ * exception: a unix service named "auth/NAME" (the auth service's
+ * "auth/client") is bound as $queue_directory/auth/NAME, mode 0660,
+ * group $authclient_group (DESIGN §1: the folder is root:
+ * facteur-authclient 0750, and the service checks every peer with
+ * SO_PEERCRED), whatever its private column says.  A '-'
  * takes the default: private y, unpriv y, chroot n, wakeup 0 (none),
  * maxproc $default_process_limit.  unpriv n is refused: only master
  * keeps root (DESIGN §1).  The service's user is the service_user
@@ -30,6 +35,8 @@
 #include "lib/diag.h"
 
 #define MASTERCF_MAX_ARGS 64
+/* Unix services named "auth/NAME" bind in $queue_directory/auth/. */
+#define MASTERCF_AUTH_PREFIX "auth/"
 #define MASTERCF_MAX_SERVICES 256
 
 enum mastercf_type {

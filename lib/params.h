@@ -33,6 +33,7 @@ struct params {
 	char *mail_owner;
 	char *mailbox_owner;
 	char *auth_owner;
+	char *authclient_group; /* may reach the auth service */
 	char *service_user;
 	char *authorized_submit_users;
 	/* names and networks */
@@ -66,6 +67,27 @@ struct params {
 	uint64_t queue_minfree;
 	uint64_t queue_record_limit;
 	uint64_t hopcount_limit;
+	uint64_t header_size_limit;
+	/* qmgr: scheduling, retries, notices */
+	char *transport_maps;
+	uint64_t queue_run_delay;
+	uint64_t minimal_backoff_time;
+	uint64_t maximal_backoff_time;
+	uint64_t maximal_queue_lifetime;
+	uint64_t bounce_queue_lifetime;
+	uint64_t delay_warning_time; /* 0: no delay warnings */
+	uint64_t transport_retry_time;
+	uint64_t daemon_timeout;
+	uint64_t default_destination_concurrency_limit;
+	uint64_t default_destination_recipient_limit;
+	uint64_t qmgr_message_active_limit;
+	uint64_t bounce_size_limit;
+	/* auth service */
+	uint64_t auth_client_timeout;
+	uint64_t auth_failure_delay;
+	uint64_t auth_failure_delay_max;
+	uint64_t auth_failure_reset_time;
+	uint64_t auth_failure_table_limit;
 	/* smtpd */
 	char *smtpd_banner;
 	uint64_t smtpd_recipient_limit;
@@ -78,6 +100,15 @@ struct params {
 	bool disable_vrfy_command;
 	bool smtputf8_enable;
 	bool smtpd_helo_required;
+	/* smtpd TLS and SASL */
+	char *smtpd_tls_cert_file;
+	char *smtpd_tls_key_file;
+	char *smtpd_tls_security_level;
+	bool smtpd_tls_wrappermode;
+	bool smtpd_tls_auth_only;
+	bool smtpd_sasl_auth_enable;
+	/* local */
+	char *quota_exceeded_action;
 };
 
 /* True when name is a parameter in the table. */

@@ -129,6 +129,30 @@ parse_record(char *rec, int *pri_r, char **name_r, char **text_r)
 	return true;
 }
 
+/*
+ * A datagram that is not a record: what a child wrote to its stderr
+ * (services.c hands it the log socket as fd 2).  Each of its lines is
+ * logged as master's warning naming the child, control bytes replaced.
+ */
+static void
+stderr_lines(struct logwriter *lw, char *text, long pid)
+{
+	char line[LOGWRITER_DGRAM_MAX + 64];
+
+	for (char *next; text != NULL && *text != '\0'; text = next) {
+		next = strchr(text, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		sanitize(text);
+		if (*text == '\0')
+			continue;
+		/* Cut, never split: the line is bounded by the datagram. */
+		(void)snprintf(line, sizeof(line),
+		    "warning: pid %ld wrote to stderr: %s", pid, text);
+		write_line(lw, LOG_LVL_WARN, "master", (long)getpid(), line);
+	}
+}
+
 static void
 read_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 {
@@ -161,9 +185,7 @@ read_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 				pid = cr.pid;
 			}
 		if (!parse_record(rec, &pri, &name, &text)) {
-			sanitize(rec);
-			write_line(lw, LOG_LVL_WARN, "master", (long)getpid(),
-			    "warning: malformed log record from a child");
+			stderr_lines(lw, rec, pid);
 			continue;
 		}
 		sanitize(text);

@@ -144,6 +144,14 @@ setup_dirs(struct master *m, struct str *why)
 			   why) < 0)
 		return -1;
 	own.auth_gid = own.gid;
+	/* auth/ belongs to root:authclient_group (DESIGN §2). */
+	if (m->root && priv_group_lookup(m->p.authclient_group,
+			   &own.auth_gid, why) < 0) {
+		log_warn("%s: the auth folder keeps mail_owner's group",
+		    str_c(why));
+		str_clear(why);
+		own.auth_gid = own.gid;
+	}
 	return queue_dir_init(m->p.queue_directory, &own, why);
 }
 
@@ -387,22 +395,31 @@ main(int argc, char **argv)
 	    event_signal_add(m.loop, SIGHUP, on_hup, &m) < 0)
 		log_fatal("signalfd: %m");
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Detached, let go of the starter's stdin, stdout and stderr before
+	 * the first fork: children inherit 0-2, and a child holding the
+	 * starter's pipe keeps `mailctl start | ...` (or a test reading
+	 * its output) waiting for an end of file that never comes.  From
+	 * here errors reach the starter through report_fd and the log.
+	 */
+	if (!foreground) {
+		log_tee_stderr(false);
+		nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(nullfd, 1) < 0 ||
+		    dup2(nullfd, 2) < 0) {
+			report_fail(report_fd, "cannot redirect to /dev/null");
+			log_fatal("cannot redirect to /dev/null: %m");
+		}
+		(void)close(nullfd); /* duplicated above */
+	}
 	if (services_start(&m, why) < 0) {
 		report_fail(report_fd, str_c(why));
 		log_fatal("%s", str_c(why));
 	}
-	if (!foreground)
-		log_tee_stderr(false);
 	log_info("daemon started -- version %s, configuration %s",
 	    FACTEUR_VERSION, m.config_dir);
-	if (!foreground) {
-		nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(nullfd, 1) < 0 ||
-		    dup2(nullfd, 2) < 0)
-			log_fatal("cannot redirect to /dev/null: %m");
-		(void)close(nullfd); /* duplicated above */
+	if (!foreground)
 		(void)fd_close(&report_fd); /* EOF: started */
-	}
 	if (chdir("/") < 0)
 		log_warn("chdir /: %m");
 	int rc = event_run(m.loop) < 0 ? 1 : 0;

@@ -166,15 +166,43 @@ out:
 	return rc;
 }
 
+/*
+ * An "auth/NAME" socket (lib/mastercf.h): 0660, group authclient_group,
+ * in the auth folder (root:authclient_group 0750), so that only root,
+ * mail_owner and mailbox_owner can reach the auth service.
+ */
+static int
+auth_socket_group(struct msvc *svc, const char *path, struct str *why)
+{
+	gid_t gid;
+
+	if (!svc->m->root)
+		return 0; /* an unprivileged instance: all one user */
+	if (priv_group_lookup(svc->m->p.authclient_group, &gid, why) < 0) {
+		str_notef(why, " (authclient_group, for service %s)",
+		    svc->def.name);
+		return -1;
+	}
+	if (lchown(path, 0, gid) < 0) {
+		str_notef(why, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 bind_unix(struct msvc *svc, struct str *why)
 {
 	struct str *path = str_new(4096);
 	int type = svc->def.type == MASTERCF_UNIX ? SOCK_STREAM : SOCK_DGRAM;
+	bool auth = type == SOCK_STREAM &&
+	    strncmp(svc->def.name, MASTERCF_AUTH_PREFIX,
+		strlen(MASTERCF_AUTH_PREFIX)) == 0;
 	int fd;
 
-	if (str_appendf(path, "%s/%s/%s", svc->m->p.queue_directory,
-		svc->def.private_ ? "private" : "public", svc->def.name) < 0) {
+	if (str_appendf(path, "%s/%s%s", svc->m->p.queue_directory,
+		auth ? "" : svc->def.private_ ? "private/" : "public/",
+		svc->def.name) < 0) {
 		str_notef(why, "socket path too long");
 		str_free(&path);
 		return -1;
@@ -183,8 +211,14 @@ bind_unix(struct msvc *svc, struct str *why)
 	 * Sockets are 0666: the folder decides who may reach them
 	 * (private/ is mail_owner 0700, public/ 0711), as Postfix does.
 	 */
-	fd = sock_listen_unix(str_c(path), type, 0666, why);
+	fd = sock_listen_unix(str_c(path), type, auth ? 0660 : 0666, why);
 	if (fd < 0) {
+		str_free(&path);
+		return -1;
+	}
+	if (auth && auth_socket_group(svc, str_c(path), why) < 0) {
+		(void)close(fd); /* never used */
+		(void)unlink(str_c(path)); /* best effort: reported */
 		str_free(&path);
 		return -1;
 	}
@@ -367,6 +401,15 @@ exec_child(struct msvc *svc, int status_fd)
 	for (size_t i = 0; i < nsrc; i++)
 		if (src[i] < 0 || dup2(src[i], MASTER_STATUS_FD + (int)i) < 0)
 			_exit(126);
+	/*
+	 * stderr is the log socket too (Dovecot's children write to a log
+	 * pipe the same way): what a child writes there, a sanitizer
+	 * report or an error before its log is attached, reaches the mail
+	 * log (logwriter.c) instead of /dev/null or whoever ran
+	 * `mailctl start`.
+	 */
+	if (dup2(MASTER_LOG_FD, 2) < 0)
+		_exit(126);
 	/* Everything else is close-on-exec; close it now anyway. */
 	close_range(MASTER_STATUS_FD + (unsigned)nsrc, ~0U, 0);
 	snprintf(path, sizeof(path), "%s/%s", m->p.daemon_directory,

@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/queue.h"
 #include "lib/queue_read.h"
+#include "lib/rcptlog.h"
 #include "lib/service.h"
 
 #define SHOWQ_REQUEST_MAX 64
@@ -86,10 +87,30 @@ flush(struct listing *l)
 	str_clear(l->out);
 }
 
+/*
+ * The reason a recipient waits (defer/<id>, written by qmgr), made safe
+ * to print: control bytes become '?'.  "" when there is none.  The
+ * result is borrowed from buf.
+ */
+static const char *
+delay_reason(const struct rcptlog *log, size_t i, char *buf, size_t size)
+{
+	const struct rcptlog_entry *e = rcptlog_find(log, i);
+
+	if (e == NULL)
+		return "";
+	snprintf(buf, size, "%s", e->text);
+	for (char *p = buf; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return buf;
+}
+
 static void
 emit_json(struct listing *l, const char *id, const struct queue_env *env,
-    int *rc)
+    const struct rcptlog *log, int *rc)
 {
+	char why[RCPTLOG_TEXT_MAX + 1];
 	struct str *o = l->out;
 
 	*rc |= str_appends(o, "{\"queue_name\": ");
@@ -112,6 +133,10 @@ emit_json(struct listing *l, const char *id, const struct queue_env *env,
 		*rc |= json_append_string(o, r->addr);
 		*rc |= str_appends(o, ", \"orig_address\": ");
 		*rc |= json_append_string(o, r->orig);
+		if (*delay_reason(log, i, why, sizeof(why)) != '\0') {
+			*rc |= str_appends(o, ", \"delay_reason\": ");
+			*rc |= json_append_string(o, why);
+		}
 		*rc |= str_appends(o, "}");
 		first = false;
 	}
@@ -120,8 +145,9 @@ emit_json(struct listing *l, const char *id, const struct queue_env *env,
 
 static void
 emit_text(struct listing *l, const char *id, const struct queue_env *env,
-    int *rc)
+    const struct rcptlog *log, int *rc)
 {
+	char why[RCPTLOG_TEXT_MAX + 1], saved[RCPTLOG_TEXT_MAX + 1] = "";
 	struct str *o = l->out;
 	char idst[64], when[32];
 	time_t t = (time_t)(env->arrival_us / 1000000);
@@ -146,6 +172,19 @@ emit_text(struct listing *l, const char *id, const struct queue_env *env,
 		const struct queue_rcpt *r = &env->rcpts[i];
 		if (r->flags & QUEUE_RCPT_DONE)
 			continue;
+		/*
+		 * As Postfix's showq_compat.c: a "(reason)" line, right
+		 * aligned to 76 columns, before the recipients that share
+		 * it; "(reason unavailable)" after one that had a reason.
+		 */
+		const char *w = delay_reason(log, i, why, sizeof(why));
+		if (strcmp(saved, w) != 0) {
+			const char *show = *w ? w : "reason unavailable";
+			int pad = 76 - (int)strlen(show);
+			snprintf(saved, sizeof(saved), "%s", w);
+			*rc |= str_appendf(o, "%*s(%s)\n", pad < 0 ? 0 : pad,
+			    "", show);
+		}
 		*rc |= str_appendf(o, "%-17s %8s %-19s %s\n", "", "", "",
 		    r->addr);
 	}
@@ -156,6 +195,7 @@ list_one(struct listing *l, const char *id)
 {
 	struct str *why = str_new(512);
 	struct queue_env env = { 0 };
+	struct rcptlog log = { 0 };
 	int fd, rc = 0;
 
 	fd = queue_file_open(l->q, l->folder, id, O_RDONLY, why);
@@ -170,10 +210,14 @@ list_one(struct listing *l, const char *id)
 		log_warn("%s: %s", id, str_c(why));
 		goto out;
 	}
+	str_clear(why);
+	if (rcptlog_read(l->q, QUEUE_DEFER, id, &log, why) < 0)
+		log_warn("%s: defer log: %s", id, str_c(why));
 	if (l->json)
-		emit_json(l, id, &env, &rc);
+		emit_json(l, id, &env, &log, &rc);
 	else
-		emit_text(l, id, &env, &rc);
+		emit_text(l, id, &env, &log, &rc);
+	rcptlog_clear(&log);
 	if (rc != 0)
 		log_warn("%s: listing entry too long", id);
 	l->count++;
@@ -201,7 +245,9 @@ list_queue(struct showq *sq, int fd, bool json)
 		if (queue_scan(sq->q, l.folder, collect, &ids, why) < 0)
 			log_warn("scan %s: %s", queue_folder_name(l.folder),
 			    str_c(why));
-		qsort(ids.v, ids.n, sizeof(char *), cmp_id);
+		/* qsort's array argument must not be NULL, even for 0. */
+		if (ids.n > 0)
+			qsort(ids.v, ids.n, sizeof(char *), cmp_id);
 		for (size_t i = 0; i < ids.n; i++) {
 			if (!l.failed)
 				list_one(&l, ids.v[i]);

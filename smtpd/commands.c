@@ -148,7 +148,7 @@ do_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	str_clear(s->reply);
 	if (policy_rcpt(s, &r, s->reply) < 0) {
-		char cl[320];
+		char cl[SMTPD_CLIENT_MAX];
 		struct log_esc e;
 		log_info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> "
 			 "to=<%s> proto=%s helo=<%s>",

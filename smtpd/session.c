@@ -30,7 +30,9 @@ static void session_end(struct smtpd_session *s, const char *why);
 const char *
 smtpd_client(const struct smtpd_session *s, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s[%s]", s->name, s->addr);
+	/* Both fields are NUL-terminated within their arrays: it fits. */
+	FCT_ASSERT(size >= SMTPD_CLIENT_MAX);
+	(void)snprintf(buf, size, "%s[%s]", s->name, s->addr);
 	return buf;
 }
 
@@ -285,7 +287,7 @@ session_io(struct event_loop *loop, int fd, unsigned ev, void *arg)
 static void
 log_disconnect(struct smtpd_session *s)
 {
-	char cl[320];
+	char cl[SMTPD_CLIENT_MAX];
 	struct str *t = str_new(512);
 	const struct {
 		const char *name;
@@ -310,7 +312,7 @@ static void
 session_end(struct smtpd_session *s, const char *why)
 {
 	struct smtpd_ctx *ctx = s->ctx;
-	char cl[320];
+	char cl[SMTPD_CLIENT_MAX];
 
 	if (why != NULL)
 		log_info("%s %s from %s", why, state_name(s->state),
@@ -337,7 +339,7 @@ session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
 {
 	struct smtpd_session *s = x_calloc(1, sizeof(*s));
 	const struct params *p = ctx->p;
-	char cl[320];
+	char cl[SMTPD_CLIENT_MAX];
 	unsigned count = 0;
 
 	s->ctx = ctx;

@@ -27,6 +27,10 @@
 #include "lib/str.h"
 
 #define SMTPD_OUT_MAX (64 * 1024) /* replies waiting to be written */
+#define SMTPD_ADDR_MAX 64	  /* client address text, with its NUL */
+#define SMTPD_NAME_MAX 256	  /* client host name, with its NUL */
+/* "name[addr]" for logs: both texts, the brackets and one NUL. */
+#define SMTPD_CLIENT_MAX (SMTPD_NAME_MAX + SMTPD_ADDR_MAX + 1)
 
 /* Session states: one bit each so a command row can list several. */
 enum smtpd_state {
@@ -70,8 +74,8 @@ struct smtpd_session {
 	struct event_loop *loop; /* borrowed */
 	struct conn *conn;
 	int anvil_fd;
-	char addr[64];	    /* client address text */
-	char name[256];	    /* client host name ("unknown") */
+	char addr[SMTPD_ADDR_MAX]; /* client address text */
+	char name[SMTPD_NAME_MAX]; /* client host name ("unknown") */
 	char *helo;	    /* HELO/EHLO argument (escaped), or NULL */
 	bool esmtp;
 	bool relay_ok;	    /* client may relay (mynetworks) */
@@ -114,7 +118,7 @@ void smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
 void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st);
 /* Close after the queued replies are written. */
 void smtpd_close_after_reply(struct smtpd_session *s);
-/* The "host[addr]" text for logs. */
+/* The "host[addr]" text for logs; buf has SMTPD_CLIENT_MAX bytes. */
 const char *smtpd_client(const struct smtpd_session *s, char *buf,
     size_t size);
 

@@ -216,7 +216,7 @@ void
 txn_end(struct smtpd_session *s)
 {
 	const char *reply = dataread_reply(s->dr);
-	char cl[320];
+	char cl[SMTPD_CLIENT_MAX];
 	enum status st;
 
 	smtpd_client(s, cl, sizeof(cl));

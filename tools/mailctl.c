@@ -1,7 +1,8 @@
 /*
  * mailctl - facteur's administration command (DESIGN §6).
  *
- *   mailctl [-c DIR] init|start|stop|reload|status|check|config|map|queue
+ *   mailctl [-c DIR] init|start|stop|reload|status|check|config|map|queue|
+ *                   flush
  *
  * -c names the configuration directory (default /etc/facteur, or
  * $FACTEUR_CONFIG).  Runs as root for a system instance, or as the owner
@@ -31,7 +32,12 @@ usage(void)
 	    "  check                                   validate the configuration\n"
 	    "  config [-n] [-x] [name...]              show parameters\n"
 	    "  map build FILE                          compile a lookup table\n"
-	    "  queue show ID                           print one queued message\n");
+	    "  user add|passwd|del|disable|enable ADDRESS, user list\n"
+	    "                                          accounts (users, passwd)\n"
+	    "  queue show ID                           print one queued message\n"
+	    "  queue hold|release|requeue|delete ID...|ALL\n"
+	    "                                          change queued messages\n"
+	    "  flush                                   retry deferred mail now\n");
 	exit(2);
 }
 
@@ -100,6 +106,10 @@ main(int argc, char **argv)
 		rc = cmd_map(&mc, argc, argv);
 	else if (strcmp(cmd, "queue") == 0)
 		rc = cmd_queue(&mc, argc, argv);
+	else if (strcmp(cmd, "flush") == 0)
+		rc = cmd_flush(&mc, argc, argv);
+	else if (strcmp(cmd, "user") == 0)
+		rc = cmd_user(&mc, argc, argv);
 	else
 		usage();
 	if (mc.loaded)

@@ -36,6 +36,19 @@ int cmd_check(struct mailctl *mc, int argc, char **argv);
 int cmd_config(struct mailctl *mc, int argc, char **argv);
 int cmd_map(struct mailctl *mc, int argc, char **argv);
 int cmd_queue(struct mailctl *mc, int argc, char **argv);
+int cmd_flush(struct mailctl *mc, int argc, char **argv);
+/* queue hold|release|requeue|delete ID...|ALL, through qmgr (argv[0]
+ * is "queue"). */
+int mailctl_queue_admin(struct mailctl *mc, int argc, char **argv);
+int cmd_user(struct mailctl *mc, int argc, char **argv);
+
+/*
+ * Who owns the compiled passwd table: root:auth_owner's group 0640 as
+ * root, the caller 0600 otherwise (mailctl_user.c).  0 or -1 with why.
+ */
+struct map_owner;
+int mailctl_passwd_owner(const char *auth_owner, struct map_owner *own,
+    struct str *why);
 
 /* Compile a lookup table text file (format from its name). */
 int mailctl_map_build(const char *path, struct str *why);

@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/diag.h"
+#include "lib/map.h"
 #include "lib/mastercf.h"
 #include "lib/priv.h"
 #include "lib/str.h"
+#include "lib/tls.h"
 #include "tools/mailctl.h"
 
 static void
@@ -55,8 +58,76 @@ check_program(struct diag *d, const struct params *p,
 	str_free(&path);
 }
 
+/*
+ * TLS (lib/tls): the certificate and key load and match (errors name
+ * the file), and a certificate that expires within
+ * TLS_EXPIRY_WARN_DAYS is a warning.
+ */
 static void
-check_root_files(struct diag *d, const struct mailctl *mc)
+check_tls(struct diag *d, const struct params *p)
+{
+	bool wanted = strcmp(p->smtpd_tls_security_level, "none") != 0 ||
+	    p->smtpd_tls_wrappermode;
+
+	if (p->smtpd_tls_cert_file[0] == '\0') {
+		if (wanted)
+			diag_error(d, NULL, 0,
+			    "smtpd_tls_security_level = %s%s needs "
+			    "smtpd_tls_cert_file",
+			    p->smtpd_tls_security_level,
+			    p->smtpd_tls_wrappermode
+				? " (or smtpd_tls_wrappermode)" : "");
+		return;
+	}
+	(void)tls_check_files(p->smtpd_tls_cert_file, p->smtpd_tls_key_file,
+	    time(NULL), d); /* problems are in d */
+}
+
+/*
+ * The auth service (DESIGN §1): its user, its clients' group, and a
+ * passwd table that only auth_owner's group can read.
+ */
+static void
+check_auth(struct diag *d, const struct params *p, const struct mastercf *mcf)
+{
+	struct str *why = str_new(512);
+	const char *type, *name;
+	size_t tlen;
+	bool used = false;
+	gid_t gid;
+	struct stat st;
+
+	for (size_t i = 0; i < mcf->n; i++)
+		if (strcmp(mcf->v[i].command, "auth") == 0)
+			used = true;
+	if (!used)
+		goto out;
+	check_user(d, "auth_owner", p->auth_owner);
+	if (priv_is_root() &&
+	    priv_group_lookup(p->authclient_group, &gid, why) < 0)
+		diag_error(d, NULL, 0, "authclient_group: %s", str_c(why));
+	str_clear(why);
+	struct map *m = map_open(p->passwd_map, why);
+	if (m == NULL)
+		diag_error(d, NULL, 0, "passwd_map %s: %s", p->passwd_map,
+		    str_c(why));
+	map_close(&m);
+	/* Only auth's user may read the hashes. */
+	str_clear(why);
+	if (map_ref_split(p->passwd_map, &type, &tlen, &name) &&
+	    str_appendf(why, "%s.lmdb", name) == 0 &&
+	    stat(str_c(why), &st) == 0 && (st.st_mode & 0004) != 0)
+		diag_error(d, str_c(why), 0,
+		    "the passwd table is readable by every user (mode %04o): "
+		    "rebuild it with \"mailctl map build\"",
+		    (unsigned)(st.st_mode & 07777));
+out:
+	str_free(&why);
+}
+
+static void
+check_root_files(struct diag *d, const struct mailctl *mc,
+    const struct params *p)
 {
 	const char *names[] = { "", "/main.cf", "/master.cf" };
 	struct str *path = str_new(4096);
@@ -70,7 +141,7 @@ check_root_files(struct diag *d, const struct mailctl *mc)
 			diag_error(d, NULL, 0, "%s", str_c(why));
 	}
 	str_clear(why);
-	if (priv_check_root_owned(mc->p.daemon_directory, why) < 0)
+	if (priv_check_root_owned(p->daemon_directory, why) < 0)
 		diag_error(d, NULL, 0, "daemon_directory %s", str_c(why));
 	str_free(&why);
 	str_free(&path);
@@ -87,10 +158,15 @@ mailctl_check_all(struct mailctl *mc, bool print)
 	struct config *cfg = config_new(mc->config_dir);
 	struct params p = { 0 };
 	config_read_main(cfg, d);
-	if (diag_errors(d) == 0)
-		params_load(&p, cfg, d);
+	/*
+	 * Load the values even after syntax errors (the bad lines are
+	 * left out), so that a bad value is named in the same run.
+	 */
+	(void)params_load(&p, cfg, d); /* errors are counted in d */
+	bool params_ok = diag_errors(d) == 0;
 	mastercf_read(&mcf, mc->config_dir, d);
-	if (diag_errors(d) == 0) {
+	/* The services that parsed are checked even if others did not. */
+	if (params_ok) {
 		for (size_t i = 0; i < mcf.n; i++) {
 			check_program(d, &p, &mcf.v[i]);
 			/* Each service's overrides must load too. */
@@ -98,9 +174,10 @@ mailctl_check_all(struct mailctl *mc, bool print)
 			struct diag *sd = diag_new();
 			struct params sp = { 0 };
 			config_read_main(scfg, sd);
+			/* mastercf_read warned about these already: sd. */
 			for (size_t k = 0; k < mcf.v[i].noverrides; k++)
 				if (config_override(scfg, mcf.v[i].overrides[k],
-					mcf.v[i].file, mcf.v[i].line, d) < 0)
+					mcf.v[i].file, mcf.v[i].line, sd) < 0)
 					break;
 			if (params_load(&sp, scfg, d) > 0)
 				diag_error(d, mcf.v[i].file, mcf.v[i].line,
@@ -112,8 +189,14 @@ mailctl_check_all(struct mailctl *mc, bool print)
 		}
 		check_user(d, "mail_owner", p.mail_owner);
 		check_user(d, "mailbox_owner", p.mailbox_owner);
+		check_tls(d, &p);
+		check_auth(d, &p, &mcf);
+		/*
+		 * The parameters loaded here, not mc->p: `check` runs
+		 * without mailctl_load().
+		 */
 		if (priv_is_root())
-			check_root_files(d, mc);
+			check_root_files(d, mc, &p);
 	}
 	errors = diag_errors(d);
 	if (print)

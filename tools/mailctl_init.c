@@ -10,6 +10,15 @@
  * users cannot traverse is refused.  Run by anyone else, everything is
  * that user's.
  *
+ * Accounts and TLS (DESIGN §1): as root, also the system user
+ * facteur-auth (auth_owner) and the group facteur-authclient
+ * (authclient_group, members facteur and vmail); an empty etc/passwd
+ * (0600) compiled to passwd.lmdb (0640 root:facteur-auth); an auth/client
+ * service in master.cf; and a self-signed certificate for mail.DOMAIN
+ * made with the OpenSSL API (etc/tls/cert.pem, etc/tls/key.pem 0600),
+ * named by smtpd_tls_cert_file and smtpd_tls_key_file.  The demo user
+ * has no password: "mailctl user passwd demo@DOMAIN" gives it one.
+ *
  * Never: overwrite an existing instance, or make a folder that a
  * non-root user could use to change what root runs.
  */
@@ -17,6 +26,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <libgen.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +40,16 @@
 #include "lib/priv.h"
 #include "lib/queue.h"
 #include "lib/str.h"
+#include "lib/tls.h"
 #include "lib/users.h"
 #include "tools/mailctl.h"
 
 #define INIT_MAIL_OWNER "facteur"
 #define INIT_MAILBOX_OWNER "vmail"
+#define INIT_AUTH_OWNER "facteur-auth"
+#define INIT_AUTHCLIENT_GROUP "facteur-authclient"
+/* The self-signed certificate's life. */
+#define INIT_CERT_DAYS 3650
 
 struct init {
 	char *dir;
@@ -45,6 +60,8 @@ struct init {
 	uid_t mail_uid, box_uid;
 	gid_t mail_gid, box_gid;
 	char daemon_dir[4096];
+	const char *auth_owner; /* facteur-auth, or the mail_owner */
+	gid_t authclient_gid;	/* who may reach auth/ */
 };
 
 static FCT_PRINTF(1, 2) int
@@ -117,6 +134,66 @@ ensure_system_user(const char *name, uid_t *uid_r, gid_t *gid_r)
 	return 0;
 }
 
+/* The system group name exists (without gid 0), or gets created. */
+static int
+ensure_system_group(const char *name, gid_t *gid_r)
+{
+	struct group *gr = getgrnam(name);
+
+	if (gr == NULL) {
+		char *argv[] = { "addgroup", "--quiet", "--system",
+			(char *)name, NULL };
+		if (run(argv) < 0)
+			return fail("cannot create system group %s with "
+				    "addgroup", name);
+		gr = getgrnam(name);
+		if (gr == NULL)
+			return fail("group %s still missing after addgroup",
+			    name);
+	}
+	if (gr->gr_gid == 0)
+		return fail("existing group %s has gid 0: refused", name);
+	*gid_r = gr->gr_gid;
+	return 0;
+}
+
+/* user is a member of group (added with adduser when not). */
+static int
+ensure_member(const char *user, const char *group)
+{
+	struct group *gr = getgrnam(group);
+	char *argv[] = { "adduser", "--quiet", (char *)user, (char *)group,
+		NULL };
+
+	for (char **m = gr != NULL ? gr->gr_mem : NULL; m && *m; m++)
+		if (strcmp(*m, user) == 0)
+			return 0;
+	if (run(argv) < 0)
+		return fail("cannot add %s to group %s with adduser", user,
+		    group);
+	return 0;
+}
+
+/*
+ * As root: the auth service's user, and the group of its clients
+ * (mail_owner and mailbox_owner), DESIGN §1.
+ */
+static int
+ensure_auth_accounts(struct init *in)
+{
+	uid_t uid;
+	gid_t gid;
+
+	in->auth_owner = INIT_AUTH_OWNER;
+	if (ensure_system_user(in->auth_owner, &uid, &gid) != 0 ||
+	    ensure_system_group(INIT_AUTHCLIENT_GROUP, &in->authclient_gid) !=
+		0 ||
+	    ensure_member(in->mail_owner, INIT_AUTHCLIENT_GROUP) != 0 ||
+	    ensure_member(in->mailbox_owner, INIT_AUTHCLIENT_GROUP) != 0)
+		return 1;
+	return 0;
+}
+
 /* Can uid/gid (with its groups) traverse dir?  Asked in a child. */
 static bool
 can_traverse(const char *user, const char *dir)
@@ -174,6 +251,50 @@ write_file(const char *path, const char *text, mode_t mode)
 	return 0;
 }
 
+/* etc/passwd (empty) and the TLS certificate with its key. */
+static int
+write_auth_files(const struct init *in, struct str *path, struct str *text)
+{
+	struct str *cert = str_new(4096), *key = str_new(4096);
+	struct str *why = str_new(1024);
+	int rc = 1;
+
+	str_clear(text);
+	str_clear(path);
+	if (str_appendf(text,
+		"# passwd: \"address crypt(3)-hash\", read by the auth service "
+		"alone.\n# Edit with \"mailctl -c %s/etc user add|passwd|del\""
+		".\n", in->dir) < 0 ||
+	    str_appendf(path, "%s/etc/passwd", in->dir) < 0) {
+		fail("passwd too long");
+		goto out;
+	}
+	if (write_file(str_c(path), str_c(text), 0600) != 0)
+		goto out;
+	str_clear(path);
+	if (str_appendf(path, "%s/etc/tls", in->dir) < 0 ||
+	    make_dir(str_c(path), 0755, 0, 0, in->root) != 0)
+		goto out;
+	if (str_appendf(cert, "%s/cert.pem", str_c(path)) < 0 ||
+	    str_appendf(key, "%s/key.pem", str_c(path)) < 0) {
+		fail("tls path too long");
+		goto out;
+	}
+	str_clear(text);
+	if (str_appendf(text, "mail.%s", in->domain) < 0 ||
+	    tls_selfsigned_make(str_c(cert), str_c(key), str_c(text),
+		INIT_CERT_DAYS, why) < 0) {
+		fail("TLS certificate: %s", str_c(why));
+		goto out;
+	}
+	rc = 0;
+out:
+	str_free(&cert);
+	str_free(&key);
+	str_free(&why);
+	return rc;
+}
+
 static int
 write_config(const struct init *in, struct str *path, struct str *text)
 {
@@ -201,6 +322,13 @@ write_config(const struct init *in, struct str *path, struct str *text)
 		in->domain, in->domain, in->mail_owner,
 		in->mailbox_owner) < 0)
 		return fail("main.cf too long");
+	if (str_appendf(text,
+		"auth_owner = %s\n"
+		"smtpd_tls_cert_file = %s/etc/tls/cert.pem\n"
+		"smtpd_tls_key_file = %s/etc/tls/key.pem\n"
+		"smtpd_tls_security_level = may\n",
+		in->auth_owner, in->dir, in->dir) < 0)
+		return fail("main.cf too long");
 	str_clear(path);
 	if (str_appendf(path, "%s/etc/main.cf", in->dir) < 0 ||
 	    write_file(str_c(path), str_c(text), 0644) != 0)
@@ -218,8 +346,19 @@ write_config(const struct init *in, struct str *path, struct str *text)
 		"showq               unix  n       -      n      -      -    "
 		"   showq\n"
 		"anvil               unix  -       -      n      -      1    "
-		"   anvil\n",
+		"   anvil\n"
+		"qmgr                unix-dgram n  -      n      300    1    "
+		"   qmgr\n"
+		"local               unix  -       -      n      -      -    "
+		"   local\n"
+		"    -o service_user=$mailbox_owner\n",
 		in->base + 25, in->base + 587) < 0)
+		return fail("master.cf too long");
+	/* The auth service: master binds $queue_directory/auth/client. */
+	if (str_appends(text,
+		"auth/client         unix  -       -      n      -      1    "
+		"   auth\n"
+		"    -o service_user=$auth_owner\n") < 0)
 		return fail("master.cf too long");
 	str_clear(path);
 	if (str_appendf(path, "%s/etc/master.cf", in->dir) < 0 ||
@@ -230,10 +369,15 @@ write_config(const struct init *in, struct str *path, struct str *text)
 	if (str_appendf(text,
 		"# aliases: \"name: target, target\"; rebuild with\n"
 		"# \"mailctl -c %s/etc map build %s/etc/aliases\".\n"
+		"# A bare name serves mydestination only (lib/resolve.h);\n"
+		"# the virtual domain needs its full addresses (RFC 2142).\n"
 		"postmaster: demo@%s\n"
 		"abuse: demo@%s\n"
-		"root: demo@%s\n",
-		in->dir, in->dir, in->domain, in->domain, in->domain) < 0)
+		"root: demo@%s\n"
+		"postmaster@%s: demo@%s\n"
+		"abuse@%s: demo@%s\n",
+		in->dir, in->dir, in->domain, in->domain, in->domain,
+		in->domain, in->domain, in->domain, in->domain) < 0)
 		return fail("aliases too long");
 	str_clear(path);
 	if (str_appendf(path, "%s/etc/aliases", in->dir) < 0 ||
@@ -251,7 +395,7 @@ write_config(const struct init *in, struct str *path, struct str *text)
 	if (str_appendf(path, "%s/etc/users", in->dir) < 0 ||
 	    write_file(str_c(path), str_c(text), 0644) != 0)
 		return 1;
-	return 0;
+	return write_auth_files(in, path, text);
 }
 
 static int
@@ -339,9 +483,11 @@ cmd_init(int argc, char **argv)
 		if (ensure_system_user(in.mail_owner, &in.mail_uid,
 			&in.mail_gid) != 0 ||
 		    ensure_system_user(in.mailbox_owner, &in.box_uid,
-			&in.box_gid) != 0)
+			&in.box_gid) != 0 ||
+		    ensure_auth_accounts(&in) != 0)
 			goto out;
-		const char *users[] = { in.mail_owner, in.mailbox_owner };
+		const char *users[] = { in.mail_owner, in.mailbox_owner,
+			in.auth_owner };
 		for (size_t i = 0; i < FCT_NELEM(users); i++)
 			if (!can_traverse(users[i], in.dir)) {
 				fail("user %s cannot reach %s: make every "
@@ -361,8 +507,10 @@ cmd_init(int argc, char **argv)
 			goto out;
 		}
 		in.mail_owner = in.mailbox_owner = x_strdup(pw->pw_name);
+		in.auth_owner = in.mail_owner;
 		in.mail_uid = in.box_uid = getuid();
 		in.mail_gid = in.box_gid = getgid();
+		in.authclient_gid = getgid();
 	}
 	if (make_dir(in.dir, 0755, 0, 0, in.root) != 0)
 		goto out;
@@ -383,13 +531,14 @@ cmd_init(int argc, char **argv)
 	if (write_config(&in, path, text) != 0)
 		goto out;
 	str_clear(path);
-	struct queue_owner own = { in.mail_uid, in.mail_gid, in.mail_gid };
+	struct queue_owner own = { in.mail_uid, in.mail_gid,
+		in.authclient_gid };
 	if (str_appendf(path, "%s/queue", in.dir) < 0 ||
 	    queue_dir_init(str_c(path), &own, why) < 0) {
 		fail("queue: %s", str_c(why));
 		goto out;
 	}
-	const char *tables[] = { "aliases", "users" };
+	const char *tables[] = { "aliases", "users", "passwd" };
 	for (size_t i = 0; i < FCT_NELEM(tables); i++) {
 		str_clear(path);
 		str_clear(why);

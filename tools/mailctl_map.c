@@ -12,12 +12,37 @@
 #include "lib/map_build.h"
 #include "tools/mailctl.h"
 
+/* Is path the text of a passwd table (basename "passwd")? */
+static bool
+is_passwd(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base != NULL ? base + 1 : path;
+	if (strncmp(base, "lmdb:", 5) == 0)
+		base += 5;
+	return strcmp(base, "passwd") == 0;
+}
+
+/*
+ * auth_owner: for a passwd table, whose group may read it (0640
+ * root:facteur-auth, DESIGN §1); every other table is 0644.
+ */
 static int
-build(const char *path, enum map_format fmt, struct str *why)
+build(const char *path, enum map_format fmt, const char *auth_owner,
+    struct str *why)
 {
 	struct diag *d = diag_new();
 	struct map_owner own = MAP_OWNER_DEFAULT;
-	int rc = map_build_file(path, fmt, &own, d);
+	int rc = -1;
+
+	if (is_passwd(path) &&
+	    mailctl_passwd_owner(auth_owner, &own, why) < 0) {
+		str_notef(why, " (auth_owner, for %s)", path);
+		diag_free(&d);
+		return -1;
+	}
+	rc = map_build_file(path, fmt, &own, d);
 
 	if (diag_errors(d) > 0 || diag_warnings(d) > 0)
 		diag_print(d, stderr, "mailctl: ");
@@ -30,7 +55,12 @@ build(const char *path, enum map_format fmt, struct str *why)
 int
 mailctl_map_build(const char *path, struct str *why)
 {
-	return build(path, map_format_guess(path), why);
+	struct str *scratch = str_new(256);
+	int rc = build(path, map_format_guess(path),
+	    param_default("auth_owner", NULL, scratch), why);
+
+	str_free(&scratch);
+	return rc;
 }
 
 int
@@ -66,7 +96,11 @@ cmd_map(struct mailctl *mc, int argc, char **argv)
 	} else {
 		fmt = map_format_guess(path);
 	}
-	rc = build(path, fmt, why);
+	if (is_passwd(path) && mailctl_load(mc, true) < 0) {
+		str_free(&why);
+		return 1;
+	}
+	rc = build(path, fmt, is_passwd(path) ? mc->p.auth_owner : NULL, why);
 	if (rc < 0)
 		fprintf(stderr, "mailctl: %s\n", str_c(why));
 	str_free(&why);

@@ -117,6 +117,15 @@ cmd_queue(struct mailctl *mc, int argc, char **argv)
 	const char *id = NULL;
 	int rc = 1;
 
+	/* Changes go through qmgr (tools/mailctl_admin.c). */
+	if (argc >= 2 && (strcmp(argv[1], "hold") == 0 ||
+	    strcmp(argv[1], "release") == 0 ||
+	    strcmp(argv[1], "requeue") == 0 ||
+	    strcmp(argv[1], "delete") == 0)) {
+		str_free(&why);
+		return mailctl_queue_admin(mc, argc, argv);
+	}
+
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--content") == 0)
 			content_only = true;

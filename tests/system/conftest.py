@@ -166,7 +166,12 @@ class Instance:
                 pid = int(f.read().strip())
         except (OSError, ValueError):
             return 0
-        return pid if os.path.exists("/proc/%d" % pid) else 0
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            return 0
+        return 0 if stat[stat.rfind(")") + 2] == "Z" else pid
 
     def children(self):
         """[(pid, service_name, argv)] of master's live children."""
@@ -203,6 +208,52 @@ class Instance:
         with open(os.path.join(self.etc, "master.cf")) as f:
             return f.read()
 
+    def services(self):
+        """{service name: {"type", "maxproc", "command", "o": {name: value}}}
+        from master.cf (continuation lines joined)."""
+        entries = []
+        for line in self.master_cf().splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line[0] in " \t" and entries:
+                entries[-1] += " " + line.strip()
+            else:
+                entries.append(line)
+        out = {}
+        for e in entries:
+            f = e.split()
+            o = {}
+            for i, w in enumerate(f[8:]):
+                if w == "-o" and 8 + i + 1 < len(f):
+                    k, _, v = f[8 + i + 1].partition("=")
+                    o[k] = v
+            out[f[0]] = {"type": f[1], "maxproc": f[6], "command": f[7], "o": o}
+        return out
+
+    def config(self, *names):
+        """Expanded main.cf values (mailctl config -x)."""
+        out = self.mailctl("config", "-x", *names).stdout.decode()
+        return dict(l.split(" = ", 1) for l in out.splitlines())
+
+    def remove_services(self, *names):
+        """Take services (and their continuation lines) out of master.cf."""
+        out, skip = [], False
+        for line in self.master_cf().splitlines():
+            if line and line[0] in " \t" and line.strip() and \
+                    not line.lstrip().startswith("#"):
+                if not skip:
+                    out.append(line)
+                continue
+            skip = bool(line.split()) and line.split()[0] in names
+            if not skip:
+                out.append(line)
+        self.write_master_cf("\n".join(out) + "\n")
+
+    def receive_only(self):
+        """No qmgr: queue files stay in incoming/ where smtpd put them,
+        for tests that look at the queue after receiving."""
+        self.remove_services("qmgr")
+
     def write_master_cf(self, text):
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(text)
@@ -215,9 +266,18 @@ class Instance:
         except OSError:
             return ""
 
-    def wait_log(self, pattern, what=None, timeout=DEADLINE):
+    def log_mark(self):
+        """A position in the log; wait_log(since=mark) looks after it."""
+        return len(self.log())
+
+    def wait_log(self, pattern, what=None, timeout=DEADLINE, since=0):
         rx = re.compile(pattern, re.M)
-        return wait_for(lambda: rx.search(self.log()), what or pattern, timeout)
+        return wait_for(lambda: rx.search(self.log()[since:]),
+                        what or pattern, timeout)
+
+    def pids(self, service):
+        """pids of master's live children serving service."""
+        return [pid for pid, name, _ in self.children() if name == service]
 
     def smtp(self, port=None, **kw):
         return smtplib.SMTP("127.0.0.1", port or self.smtp_port, timeout=DEADLINE, **kw)
@@ -235,11 +295,133 @@ class Instance:
         return out
 
     def unexpected_signals(self):
+        """Children that died by a signal or exited non-zero (as a
+        UBSan report does: GCC's runtime ignores UBSAN_OPTIONS once a
+        process has dropped privileges) and nobody expected it."""
         bad = []
-        for m in re.finditer(r"pid (\d+) killed by signal (\d+)", self.log()):
+        for m in re.finditer(r"pid (\d+) (killed by signal|exit status) (\d+)",
+                             self.log()):
             if int(m.group(1)) not in self.expected_kills:
                 bad.append(m.group(0))
         return bad
+
+    def child_stderr(self):
+        """What children wrote to stderr (master logs it): sanitizer
+        reports, early errors.  Nothing is expected there."""
+        return re.findall(r"^.*: warning: pid \d+ wrote to stderr: .*$",
+                          self.log(), re.M)
+
+
+class RawSMTP:
+    """An SMTP client over a bare socket, for what a library would hide
+    (pipelining in one write, smuggling, BDAT, bare line ends)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=DEADLINE):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; unread %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode(errors="replace")
+
+    def reply(self):
+        """One whole (maybe multi-line) reply: (code, [text lines])."""
+        lines = []
+        while True:
+            line = self._line()
+            lines.append(line)
+            assert len(line) >= 3 and line[:3].isdigit(), line
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), [l[4:] for l in lines]
+            assert line[3] == "-", line
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def greet(self, ehlo="client.example.org"):
+        code, _ = self.reply()
+        assert code == 220
+        code, lines = self.cmd("EHLO " + ehlo)
+        assert code == 250, lines
+        return lines
+
+    def closed(self):
+        """True when the server has closed (after reading what is left)."""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+
+def queued_id(text):
+    """The queue id in a "250 2.0.0 Ok: queued as ID" reply text."""
+    if isinstance(text, (list, tuple)):
+        text = " ".join(text)
+    if isinstance(text, bytes):
+        text = text.decode()
+    m = re.search(r"queued as (\w+)", text)
+    assert m, "no queue id in %r" % text
+    return m.group(1)
+
+
+def send_mail(inst, sender, rcpts, msg, port=None, **kw):
+    """Send with smtplib; returns the queue id of the 250 reply."""
+    with inst.smtp(port) as s:
+        s.ehlo("client.example.org")
+        s.mail(sender, kw.get("mail_options", []))
+        for r in rcpts:
+            code, text = s.rcpt(r)
+            assert code == 250, (r, code, text)
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+        return queued_id(text)
+
+
+def swaks(*args, check=True):
+    p = subprocess.run(["swaks", "--timeout", "30"] + list(args),
+                       capture_output=True, timeout=120)
+    out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+    if check and p.returncode != 0:
+        raise AssertionError("swaks failed (%d):\n%s" % (p.returncode, out))
+    return out
+
+
+def proc_status(pid):
+    """The Uid, Gid and Groups lines of /proc/PID/status, as int lists."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                out[k] = [int(x) for x in v.split()]
+    return out
 
 
 def port_open(port):
@@ -289,7 +471,11 @@ def finish_instance(inst):
         problems.append("sanitizer reports:\n" + "\n".join(reports))
     sig = inst.unexpected_signals()
     if sig:
-        problems.append("children killed by signals nobody sent: %r\n%s" % (sig, inst.log()[-4000:]))
+        problems.append("children killed by signals nobody sent, or failed: "
+                        "%r\n%s" % (sig, inst.log()[-4000:]))
+    err = inst.child_stderr()
+    if err:
+        problems.append("children wrote to stderr:\n" + "\n".join(err[:200]))
     if not problems:
         shutil.rmtree(inst.root, ignore_errors=True)
     else:
@@ -301,6 +487,42 @@ def finish_instance(inst):
 def inst_stopped():
     """An initialised instance, not started (configure, then .start())."""
     inst = make_instance()
+    yield inst
+    finish_instance(inst)
+
+
+@pytest.fixture
+def rinst(inst_stopped):
+    """A running receive-only instance (no qmgr: see receive_only)."""
+    inst_stopped.receive_only()
+    inst_stopped.start()
+    return inst_stopped
+
+
+@pytest.fixture(scope="module")
+def minst(request):
+    """A running instance shared by every test of a module.
+
+    Receive-only (no qmgr) unless the module sets QMGR = True.  The
+    module may set MAIN_CF = {name: value} (main.cf settings made before
+    the start) and SETUP = function(inst) (anything else, such as
+    master.cf changes).  Tests that share it must not disturb each
+    other: no configuration changes, no assertions on the whole queue.
+    """
+    inst = make_instance()
+    try:
+        if not getattr(request.module, "QMGR", False):
+            inst.receive_only()
+        params = getattr(request.module, "MAIN_CF", None)
+        if params:
+            inst.set_main(**params)
+        setup = getattr(request.module, "SETUP", None)
+        if setup is not None:
+            setup(inst)
+        inst.start()
+    except BaseException:
+        finish_instance(inst)
+        raise
     yield inst
     finish_instance(inst)
 

@@ -1,0 +1,296 @@
+/*
+ * agent - one delivery request on private/<transport> (lib/deliver.h,
+ * docs/delivery-protocol.md).
+ *
+ * Connect without blocking, send the request with a fresh read-only
+ * descriptor of the queue file attached to its first byte (SCM_RIGHTS,
+ * DESIGN §4), read one reply, close.  A connection that cannot be made
+ * (no agent: ENOENT, ECONNREFUSED), that ends before a whole reply (the
+ * agent crashed), that times out (ipc_timeout to send, daemon_timeout
+ * for the reply) or whose reply is malformed defers every recipient of
+ * the request with "4.3.0 mail transport unavailable" and suspends the
+ * transport for transport_retry_time.
+ *
+ * Never: block, keep the queue file's descriptor after it was sent, or
+ * accept a reply longer than DELIVER_MSG_MAX or one that leaves out a
+ * recipient of the request.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/sock.h"
+#include "qmgr/qmgr.h"
+
+#define UNAVAILABLE "mail transport unavailable"
+#define READ_CHUNK 8192
+#define ATTRS_MAX 200 /* the agent refuses more than 256 */
+
+struct qconn {
+	struct qmgr *qm;
+	struct qjob *job;
+	int fd;
+	int file_fd;          /* until sent with the first byte */
+	struct str *out;
+	size_t off;
+	struct str *in;
+	struct deliver_request rq; /* strings borrowed from the message */
+	struct event_timer *timer;
+	bool reading;
+};
+
+static void
+conn_free(struct qconn *c)
+{
+	event_timer_cancel(c->qm->loop, &c->timer);
+	if (c->fd >= 0) {
+		event_fd_del(c->qm->loop, c->fd);
+		/* Nothing of ours is left unsent that matters now. */
+		(void)fd_close(&c->fd);
+	}
+	(void)fd_close(&c->file_fd); /* read-only */
+	str_free(&c->out);
+	str_free(&c->in);
+	free(c->rq.attrs);
+	free(c->rq.rcpts);
+	if (c->job != NULL)
+		c->job->conn = NULL;
+	c->qm->nconns--;
+	free(c);
+}
+
+/* End the request without a reply: every recipient is deferred. */
+static void
+conn_fail(struct qconn *c, const char *what)
+{
+	struct qmgr *qm = c->qm;
+	struct qjob *job = c->job;
+	struct qxport *x = job->dest->x;
+	struct str *reason = str_new(512);
+
+	str_notef(reason, "%s private/%s: %s", c->reading ? "reply from"
+	    : "request to", x->name, what);
+	log_warn("%s: %s", job->msg->id, str_c(reason));
+	sched_suspend(qm, x, str_c(reason));
+	conn_free(c);
+	sched_release(qm, job);
+	msg_job_fail(qm, job, "4.3.0", UNAVAILABLE);
+	str_free(&reason);
+}
+
+static void
+conn_reply(struct qconn *c, size_t len)
+{
+	struct qmgr *qm = c->qm;
+	struct qjob *job = c->job;
+	struct deliver_reply rp = { 0 };
+	struct str *why = str_new(512);
+
+	if (len != str_len(c->in)) {
+		conn_fail(c, "data after the reply");
+		goto out;
+	}
+	if (deliver_reply_parse(str_data(c->in), len, &rp, why) < 0 ||
+	    deliver_reply_check(&c->rq, &rp, why) < 0) {
+		str_notef(why, ": malformed reply");
+		conn_fail(c, str_c(why));
+		goto out;
+	}
+	conn_free(c);
+	sched_release(qm, job);
+	msg_job_reply(qm, job, &rp);
+out:
+	deliver_reply_clear(&rp);
+	str_free(&why);
+}
+
+static void
+on_timeout(struct event_loop *loop, void *arg)
+{
+	struct qconn *c = arg;
+
+	c->timer = NULL;
+	conn_fail(c, "timed out");
+}
+
+static void
+do_send(struct qconn *c)
+{
+	while (c->off < str_len(c->out)) {
+		const uint8_t *p = str_data(c->out) + c->off;
+		size_t n = str_len(c->out) - c->off;
+		ssize_t r;
+
+		if (c->file_fd >= 0)
+			r = sock_send_fds(c->fd, p, n, &c->file_fd, 1);
+		else
+			r = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			conn_fail(c, r < 0 ? strerror(errno) : "closed");
+			return;
+		}
+		/* The descriptor travelled with the first byte. */
+		(void)fd_close(&c->file_fd); /* read-only */
+		c->off += (size_t)r;
+	}
+	c->reading = true;
+	if (event_fd_mod(c->qm->loop, c->fd, EV_READ) < 0) {
+		conn_fail(c, strerror(errno));
+		return;
+	}
+	event_timer_cancel(c->qm->loop, &c->timer);
+	c->timer = event_timer_add(c->qm->loop,
+	    c->qm->p->daemon_timeout * 1000, on_timeout, c);
+}
+
+static void
+do_read(struct qconn *c)
+{
+	uint8_t buf[READ_CHUNK];
+
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			conn_fail(c, strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			conn_fail(c, "connection closed before the reply "
+				     "ended (agent crashed?)");
+			return;
+		}
+		if (str_append(c->in, buf, (size_t)n) < 0) {
+			conn_fail(c, "reply too long");
+			return;
+		}
+		size_t len = deliver_message_len(str_data(c->in),
+		    str_len(c->in));
+		if (len > 0) {
+			conn_reply(c, len);
+			return;
+		}
+	}
+}
+
+static void
+conn_cb(struct event_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct qconn *c = arg;
+
+	if (!c->reading)
+		do_send(c);
+	else
+		do_read(c);
+}
+
+/* The request for job (strings borrowed from its message). */
+static void
+build_request(struct qconn *c, struct qjob *job)
+{
+	const struct queue_env *env = &job->msg->env;
+	struct deliver_request *rq = &c->rq;
+	size_t na = 0;
+
+	rq->queue_id = job->msg->id;
+	rq->sender = env->sender;
+	rq->nexthop = job->dest->nexthop;
+	rq->arrival_us = env->arrival_us;
+	rq->envid = (char *)queue_env_attr(env, "envid");
+	rq->ret = (char *)queue_env_attr(env, "ret");
+	if (rq->ret != NULL && strcmp(rq->ret, "FULL") != 0 &&
+	    strcmp(rq->ret, "HDRS") != 0)
+		rq->ret = NULL;
+	rq->attrs = x_calloc(env->nattrs + 1, sizeof(*rq->attrs));
+	for (size_t i = 0; i < env->nattrs && na < ATTRS_MAX; i++) {
+		if (strcmp(env->attrs[i].name, "envid") == 0 ||
+		    strcmp(env->attrs[i].name, "ret") == 0)
+			continue;
+		rq->attrs[na].name = env->attrs[i].name;
+		rq->attrs[na++].value = env->attrs[i].value;
+	}
+	rq->nattrs = na;
+	rq->rcpts = x_calloc(job->n, sizeof(*rq->rcpts));
+	for (size_t i = 0; i < job->n; i++) {
+		const struct queue_rcpt *r = &env->rcpts[job->idx[i]];
+		rq->rcpts[i].index = job->idx[i];
+		rq->rcpts[i].notify = r->notify;
+		rq->rcpts[i].addr = r->addr;
+		rq->rcpts[i].orig = r->orig;
+	}
+	rq->nrcpts = job->n;
+}
+
+void
+agent_start(struct qmgr *qm, struct qjob *job)
+{
+	struct qxport *x = job->dest->x;
+	struct str *why = str_new(512);
+	struct qconn *c;
+	int fd, file_fd;
+
+	fd = sock_connect_unix(x->path, SOCK_STREAM, true);
+	if (fd < 0) {
+		if (errno == EAGAIN) {
+			sched_busy(qm, job);
+		} else {
+			str_notef(why, "connect to private/%s: %s", x->name,
+			    strerror(errno));
+			sched_suspend(qm, x, str_c(why));
+			sched_release(qm, job);
+			msg_job_fail(qm, job, "4.3.0", UNAVAILABLE);
+		}
+		str_free(&why);
+		return;
+	}
+	file_fd = queue_file_open(qm->q, QUEUE_ACTIVE, job->msg->id, O_RDONLY,
+	    why);
+	if (file_fd < 0) {
+		log_warn("%s: %s", job->msg->id, str_c(why));
+		(void)close(fd); /* nothing sent yet */
+		sched_release(qm, job);
+		msg_job_fail(qm, job, "4.3.0", "queue file read error");
+		str_free(&why);
+		return;
+	}
+	c = x_calloc(1, sizeof(*c));
+	c->qm = qm;
+	c->job = job;
+	c->fd = fd;
+	c->file_fd = file_fd;
+	c->out = str_new(DELIVER_MSG_MAX);
+	c->in = str_new(DELIVER_MSG_MAX);
+	job->conn = c;
+	qm->nconns++;
+	build_request(c, job);
+	if (deliver_request_format(&c->rq, c->out) < 0) {
+		conn_fail(c, "request too long");
+		str_free(&why);
+		return;
+	}
+	if (event_fd_add(qm->loop, fd, EV_WRITE, conn_cb, c) < 0) {
+		conn_fail(c, strerror(errno));
+		str_free(&why);
+		return;
+	}
+	c->timer = event_timer_add(qm->loop, qm->p->ipc_timeout * 1000,
+	    on_timeout, c);
+	str_free(&why);
+}
+
+void
+agent_abort(struct qmgr *qm, struct qconn *c)
+{
+	conn_free(c); /* the job forgets it; the caller frees the job */
+}
