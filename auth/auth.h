@@ -18,15 +18,15 @@
 #define AUTH_CLIENT_LIMIT 1000
 
 struct authd {
-	struct service *svc;	 /* borrowed */
-	const struct params *p;	 /* borrowed from svc */
-	struct map *users;	 /* users_map */
-	struct map *passwd;	 /* passwd_map */
-	char *dummy_hash;	 /* for users without a hash */
-	struct penalty *pen;	 /* failures per address and per user */
-	uid_t self_uid;		 /* our own user (after the drop) */
-	gid_t client_gid;	 /* authclient_group */
-	bool have_client_gid;	 /* false: the group does not exist */
+	struct service *svc;    /* borrowed */
+	const struct params *p; /* borrowed from svc */
+	struct map *users;      /* users_map */
+	struct map *passwd;     /* passwd_map */
+	char *dummy_hash;       /* for users without a hash */
+	struct penalty *pen;    /* failures per address and per user */
+	uid_t self_uid;         /* our own user (after the drop) */
+	gid_t client_gid;       /* authclient_group */
+	bool have_client_gid;   /* false: the group does not exist */
 };
 
 /* server.c: a new client connection (service_accept_fn). */

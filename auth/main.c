@@ -61,9 +61,10 @@ make_dummy_hash(void)
 int
 main(int argc, char **argv)
 {
-	struct service_opts opts = { .program = "auth",
-		.client_limit = AUTH_CLIENT_LIMIT, .resident = true };
-	struct authd a = { 0 };
+	struct service_opts opts = {.program = "auth",
+	    .client_limit = AUTH_CLIENT_LIMIT,
+	    .resident = true};
+	struct authd a = {0};
 	struct str *why = str_new(1024);
 
 	a.svc = service_init(argc, argv, &opts);
@@ -74,10 +75,10 @@ main(int argc, char **argv)
 	 */
 	if (priv_is_root() && strcmp(a.p->service_user, a.p->auth_owner) != 0)
 		log_fatal("the auth service runs as auth_owner (%s), not %s: "
-			  "add \"-o service_user=$auth_owner\" to its "
-			  "master.cf line", a.p->auth_owner, a.p->service_user);
-	if (priv_group_lookup(a.p->authclient_group, &a.client_gid, why) ==
-	    0)
+		          "add \"-o service_user=$auth_owner\" to its "
+		          "master.cf line",
+		    a.p->auth_owner, a.p->service_user);
+	if (priv_group_lookup(a.p->authclient_group, &a.client_gid, why) == 0)
 		a.have_client_gid = true;
 	else if (priv_is_root())
 		log_fatal("authclient_group: %s", str_c(why));

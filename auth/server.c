@@ -81,8 +81,8 @@ static void
 arm_idle(struct client *c)
 {
 	event_timer_cancel(loop_of(c), &c->idle);
-	c->idle = event_timer_add(loop_of(c), c->a->p->ipc_timeout * 1000,
-	    idle_cb, c);
+	c->idle = event_timer_add(
+	    loop_of(c), c->a->p->ipc_timeout * 1000, idle_cb, c);
 }
 
 static void
@@ -111,8 +111,8 @@ answer(struct client *c, enum auth_answer ans, const char *reason,
 	}
 	if (delay_s > 0) {
 		event_timer_cancel(loop_of(c), &c->idle);
-		c->delay = event_timer_add(loop_of(c), delay_s * 1000,
-		    delay_cb, c);
+		c->delay =
+		    event_timer_add(loop_of(c), delay_s * 1000, delay_cb, c);
 	}
 }
 
@@ -123,17 +123,19 @@ penalty_key(struct str *k, char kind, const char *p, size_t len)
 	str_clear(k);
 	str_notef(k, "%c:", kind);
 	for (size_t i = 0; i < len && i < PENALTY_KEY_MAX - 2; i++)
-		if (str_appendc(k, (char)ascii_tolower((unsigned char)p[i])) < 0)
+		if (str_appendc(k, (char)ascii_tolower((unsigned char)p[i])) <
+		    0)
 			break;
 }
 
 static void
-handle_request(struct client *c, const struct auth_proto_req *r,
-    struct secret *pw)
+handle_request(
+    struct client *c, const struct auth_proto_req *r, struct secret *pw)
 {
 	struct authd *a = c->a;
 	struct str *why = str_new(512);
-	struct str *ka = str_new(PENALTY_KEY_MAX), *ku = str_new(PENALTY_KEY_MAX);
+	struct str *ka = str_new(PENALTY_KEY_MAX),
+	           *ku = str_new(PENALTY_KEY_MAX);
 	struct log_esc eu, ea;
 	enum passwd_reason reason;
 	enum passwd_verdict v;
@@ -151,8 +153,8 @@ handle_request(struct client *c, const struct auth_proto_req *r,
 	now = time_mono_ms();
 	switch (v) {
 	case PASSWD_TEMP:
-		log_warn("auth: cannot check user=<%s> from [%s]: %s",
-		    eu.s, ea.s, str_c(why));
+		log_warn("auth: cannot check user=<%s> from [%s]: %s", eu.s,
+		    ea.s, str_c(why));
 		answer(c, AUTH_ANSWER_TEMP, "table lookup failed", 0);
 		break;
 	case PASSWD_OK:
@@ -164,8 +166,8 @@ handle_request(struct client *c, const struct auth_proto_req *r,
 		n = penalty_count(a->pen, str_c(ka), str_len(ka), now);
 		if (penalty_count(a->pen, str_c(ku), str_len(ku), now) > n)
 			n = penalty_count(a->pen, str_c(ku), str_len(ku), now);
-		delay = penalty_delay(n, a->p->auth_failure_delay,
-		    a->p->auth_failure_delay_max);
+		delay = penalty_delay(
+		    n, a->p->auth_failure_delay, a->p->auth_failure_delay_max);
 		penalty_clear(a->pen, str_c(ku), str_len(ku));
 		log_info("auth: ok for user=<%s> from [%s], service=%.*s%s",
 		    eu.s, ea.s, (int)r->service_len, r->service,
@@ -177,17 +179,18 @@ handle_request(struct client *c, const struct auth_proto_req *r,
 		unsigned nu = penalty_fail(a->pen, str_c(ku), str_len(ku), now);
 		if (nu > n)
 			n = nu;
-		delay = penalty_delay(n, a->p->auth_failure_delay,
-		    a->p->auth_failure_delay_max);
+		delay = penalty_delay(
+		    n, a->p->auth_failure_delay, a->p->auth_failure_delay_max);
 		log_warn("auth: failed for user=<%s> from [%s], delay %llus "
-			 "(%s, service=%.*s)",
+		         "(%s, service=%.*s)",
 		    eu.s, ea.s, (unsigned long long)delay,
 		    passwd_reason_text(reason), (int)r->service_len,
 		    r->service);
 		if (reason == PASSWD_R_BADHASH)
 			log_err("auth: the passwd table holds a malformed hash "
-				"for user=<%s>: set a new password with "
-				"\"mailctl user passwd\"", eu.s);
+			        "for user=<%s>: set a new password with "
+			        "\"mailctl user passwd\"",
+			    eu.s);
 		answer(c, AUTH_ANSWER_FAIL, NULL, delay);
 		break;
 	}
@@ -212,8 +215,8 @@ process_input(struct client *c)
 		if (nl == NULL) {
 			if (secret_len(c->in) == secret_cap(c->in)) {
 				log_warn("auth: request from uid=%u pid=%ld "
-					 "too long: closing", (unsigned)c->uid,
-				    (long)c->pid);
+				         "too long: closing",
+				    (unsigned)c->uid, (long)c->pid);
 				c->closing = true;
 			}
 			break;
@@ -222,8 +225,8 @@ process_input(struct client *c)
 		why = str_new(256);
 		if (auth_proto_request_parse(p, len, &r, pw, why) < 0) {
 			log_warn("auth: bad request from uid=%u pid=%ld: %s: "
-				 "closing", (unsigned)c->uid, (long)c->pid,
-			    str_c(why));
+			         "closing",
+			    (unsigned)c->uid, (long)c->pid, str_c(why));
 			c->closing = true;
 		} else {
 			handle_request(c, &r, pw);
@@ -310,15 +313,17 @@ peer_in_group(int fd, gid_t want)
 	socklen_t len = 64 * sizeof(gid_t);
 	gid_t *g = x_malloc(len);
 	bool found = false;
+	int rc;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0 &&
-	    errno == ERANGE && len <= PEER_GROUPS_MAX * sizeof(gid_t)) {
+	rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
+	/* ERANGE: len now says how much room the list needs. */
+	if (rc < 0 && errno == ERANGE && len > 0 &&
+	    len <= PEER_GROUPS_MAX * sizeof(gid_t)) {
 		g = x_realloc(g, len);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0)
-			len = 0;
-	} else if (errno == ERANGE) {
-		len = 0;
+		rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
 	}
+	if (rc < 0)
+		len = 0;
 	for (size_t i = 0; i < len / sizeof(gid_t); i++)
 		if (g[i] == want)
 			found = true;
@@ -360,7 +365,7 @@ authd_accept(struct service *s, int fd, const struct sockaddr *peer,
 	}
 	if (!peer_allowed(a, fd, uid, gid)) {
 		log_warn("auth: refused client uid=%u gid=%u pid=%ld: not "
-			 "root and not in group %s",
+		         "root and not in group %s",
 		    (unsigned)uid, (unsigned)gid, (long)pid,
 		    a->p->authclient_group);
 		(void)close(fd); /* never used */

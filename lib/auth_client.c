@@ -120,17 +120,17 @@ read_answer(struct auth_client_req *r)
 	char *nl;
 	ssize_t n;
 
-	n = recv(r->fd, r->in + r->in_len, ANSWER_MAX - r->in_len,
-	    MSG_DONTWAIT);
+	n = recv(
+	    r->fd, r->in + r->in_len, ANSWER_MAX - r->in_len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		str_free(&reason);
 		return;
 	}
 	if (n <= 0) {
 		str_free(&reason);
-		finish(r, AUTH_RESULT_UNAVAILABLE, n == 0
-			? "auth service closed the connection"
-			: "auth service read error");
+		finish(r, AUTH_RESULT_UNAVAILABLE,
+		    n == 0 ? "auth service closed the connection"
+		           : "auth service read error");
 		return;
 	}
 	r->in_len += (size_t)n;
@@ -142,11 +142,11 @@ read_answer(struct auth_client_req *r)
 			    "auth service answer too long");
 		return;
 	}
-	if (auth_proto_answer_parse((const uint8_t *)r->in,
-		(size_t)(nl - r->in), &a, reason) < 0) {
+	if (auth_proto_answer_parse(
+	        (const uint8_t *)r->in, (size_t)(nl - r->in), &a, reason) < 0) {
 		str_free(&reason);
-		finish(r, AUTH_RESULT_UNAVAILABLE,
-		    "auth service answer garbled");
+		finish(
+		    r, AUTH_RESULT_UNAVAILABLE, "auth service answer garbled");
 		return;
 	}
 	switch (a) {
@@ -174,15 +174,14 @@ io_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 
 	if (r->line != NULL) {
 		ssize_t n = send(fd, secret_data(r->line) + r->sent,
-		    secret_len(r->line) - r->sent,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		    secret_len(r->line) - r->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n < 0) {
 			finish(r, AUTH_RESULT_UNAVAILABLE,
 			    errno == EPIPE || errno == ECONNRESET
-				? "auth service closed the connection"
-				: "auth service write error");
+			        ? "auth service closed the connection"
+			        : "auth service write error");
 			return;
 		}
 		r->sent += (size_t)n;
@@ -190,7 +189,8 @@ io_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 			return;
 		secret_free(&r->line); /* wipes the password */
 		if (event_fd_mod(loop, fd, EV_READ) < 0) {
-			finish(r, AUTH_RESULT_UNAVAILABLE, "event_fd_mod failed");
+			finish(
+			    r, AUTH_RESULT_UNAVAILABLE, "event_fd_mod failed");
 			return;
 		}
 		return;
@@ -214,7 +214,7 @@ auth_client_start(struct event_loop *loop, const char *path,
 	r->now_why = str_new(512);
 	r->line = secret_new(AUTH_LINE_MAX + 1);
 	if (auth_proto_request_format(r->line, service, client_addr, user,
-		user_len, pw, pw_len, why) < 0) {
+	        user_len, pw, pw_len, why) < 0) {
 		/* No account can have such a name or password. */
 		answer_soon(r, AUTH_RESULT_FAIL, str_c(why));
 		goto out;

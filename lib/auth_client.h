@@ -61,8 +61,8 @@ struct auth_client_req;
  */
 struct auth_client_req *auth_client_start(struct event_loop *loop,
     const char *path, uint64_t timeout_ms, const char *service,
-    const char *client_addr, const char *user, size_t user_len,
-    const char *pw, size_t pw_len, auth_client_cb *cb, void *arg);
+    const char *client_addr, const char *user, size_t user_len, const char *pw,
+    size_t pw_len, auth_client_cb *cb, void *arg);
 
 /*
  * Drop a request whose answer is no longer wanted (the session ended):

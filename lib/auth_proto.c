@@ -64,7 +64,7 @@ auth_proto_request_format(struct secret *out, const char *service,
 	}
 	if (!auth_proto_user_ok(user, user_len)) {
 		str_notef(why, "user name empty, too long, or with a blank or "
-		    "control byte");
+		               "control byte");
 		return -1;
 	}
 	if (pw_len == 0 || pw_len > SASL_PASS_MAX ||
@@ -142,8 +142,7 @@ auth_proto_request_parse(const uint8_t *line, size_t len,
 		return -1;
 	}
 	dst = secret_space(pw_r, &room);
-	if (base64_decode((const uint8_t *)pw64, pw64_len, dst, room, &n) <
-		0 ||
+	if (base64_decode((const uint8_t *)pw64, pw64_len, dst, room, &n) < 0 ||
 	    n == 0 || memchr(dst, '\0', n) != NULL) {
 		explicit_bzero(dst, room);
 		str_notef(why, "bad password field");
@@ -154,8 +153,8 @@ auth_proto_request_parse(const uint8_t *line, size_t len,
 }
 
 int
-auth_proto_answer_format(enum auth_answer a, const char *reason,
-    struct str *out)
+auth_proto_answer_format(
+    enum auth_answer a, const char *reason, struct str *out)
 {
 	switch (a) {
 	case AUTH_ANSWER_OK:
@@ -178,8 +177,8 @@ auth_proto_answer_format(enum auth_answer a, const char *reason,
 }
 
 int
-auth_proto_answer_parse(const uint8_t *line, size_t len,
-    enum auth_answer *a_r, struct str *reason_r)
+auth_proto_answer_parse(const uint8_t *line, size_t len, enum auth_answer *a_r,
+    struct str *reason_r)
 {
 	if (len == 2 && memcmp(line, "OK", 2) == 0) {
 		*a_r = AUTH_ANSWER_OK;

@@ -35,11 +35,11 @@
 #include "lib/util.h"
 
 #define AUTH_SERVICE_MAX 32
-#define AUTH_ADDR_MAX 64
-#define AUTH_REASON_MAX 200
+#define AUTH_ADDR_MAX    64
+#define AUTH_REASON_MAX  200
 /* Longest request line, without its LF: every field at its longest. */
-#define AUTH_LINE_MAX                                                      \
-	(5 + AUTH_SERVICE_MAX + 1 + AUTH_ADDR_MAX + 1 + SASL_ID_MAX + 1 + \
+#define AUTH_LINE_MAX                                                          \
+	(5 + AUTH_SERVICE_MAX + 1 + AUTH_ADDR_MAX + 1 + SASL_ID_MAX + 1 +      \
 	    ((SASL_PASS_MAX + 2) / 3) * 4)
 
 /* The socket, under $queue_directory (DESIGN §1, §2). */
@@ -72,8 +72,8 @@ bool auth_proto_user_ok(const char *p, size_t len);
  * the rules above.
  */
 FCT_MUST_CHECK int auth_proto_request_format(struct secret *out,
-    const char *service, const char *addr, const char *user,
-    size_t user_len, const char *pw, size_t pw_len, struct str *why);
+    const char *service, const char *addr, const char *user, size_t user_len,
+    const char *pw, size_t pw_len, struct str *why);
 
 /*
  * Parse one request line (len bytes, without LF).  Fills *r with views
@@ -84,8 +84,8 @@ FCT_MUST_CHECK int auth_proto_request_parse(const uint8_t *line, size_t len,
     struct auth_proto_req *r, struct secret *pw_r, struct str *why);
 
 /* "OK\n", "FAIL\n", "TEMP reason\n" appended to out (reason cleaned). */
-FCT_MUST_CHECK int auth_proto_answer_format(enum auth_answer a,
-    const char *reason, struct str *out);
+FCT_MUST_CHECK int auth_proto_answer_format(
+    enum auth_answer a, const char *reason, struct str *out);
 /*
  * Parse an answer line (without LF).  0 with *a_r and, for TEMP, the
  * reason appended to reason_r (may be NULL); -1 when malformed.

@@ -27,8 +27,8 @@ value_of(uint8_t c)
 }
 
 int
-base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-    size_t *out_len_r)
+base64_decode(
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len_r)
 {
 	size_t o = 0;
 
@@ -62,7 +62,8 @@ base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 			return -1;
 		out[o++] = (uint8_t)((v[0] << 2) | (v[1] >> 4));
 		if (pad < 2)
-			out[o++] = (uint8_t)(((v[1] & 0x0f) << 4) | (v[2] >> 2));
+			out[o++] =
+			    (uint8_t)(((v[1] & 0x0f) << 4) | (v[2] >> 2));
 		if (pad < 1)
 			out[o++] = (uint8_t)(((v[2] & 0x03) << 6) | v[3]);
 	}
@@ -105,8 +106,8 @@ base64_encode(const uint8_t *in, size_t len, struct str *out)
 }
 
 int
-base64_encode_buf(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-    size_t *out_len_r)
+base64_encode_buf(
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len_r)
 {
 	size_t o = 0;
 

@@ -30,19 +30,19 @@
  * length in *out_len_r, or -1 when the text is not strict base64 or
  * does not fit (out then holds garbage the caller must wipe if secret).
  */
-FCT_MUST_CHECK int base64_decode(const uint8_t *in, size_t len, uint8_t *out,
-    size_t cap, size_t *out_len_r);
+FCT_MUST_CHECK int base64_decode(
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len_r);
 
 /* Append the encoding of len bytes to out; 0, or -1 (unchanged) past
  * its cap. */
-FCT_MUST_CHECK int base64_encode(const uint8_t *in, size_t len,
-    struct str *out);
+FCT_MUST_CHECK int base64_encode(
+    const uint8_t *in, size_t len, struct str *out);
 /*
  * Encode len bytes into out (cap bytes, no NUL added), for secrets that
  * must not pass through a growing string.  0 with the length in
  * *out_len_r, or -1 when it does not fit.
  */
-FCT_MUST_CHECK int base64_encode_buf(const uint8_t *in, size_t len,
-    uint8_t *out, size_t cap, size_t *out_len_r);
+FCT_MUST_CHECK int base64_encode_buf(
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len_r);
 
 #endif

@@ -22,7 +22,7 @@
 enum conn_tls {
 	CT_PLAIN,     /* no TLS */
 	CT_HANDSHAKE, /* started, handshake not finished */
-	CT_UP,	      /* usable */
+	CT_UP,        /* usable */
 	CT_FAILED,    /* a TLS error happened: nothing more goes through */
 };
 
@@ -33,7 +33,7 @@ struct conn {
 	unsigned hs_wants; /* handshake: EV_READ or EV_WRITE */
 	unsigned rd_wants; /* what the last blocked read waits for */
 	unsigned wr_wants; /* what the last blocked write waits for */
-	bool shut_ok;	   /* a close_notify may be sent at the end */
+	bool shut_ok;      /* a close_notify may be sent at the end */
 };
 
 struct conn *
@@ -277,8 +277,9 @@ conn_handshake(struct conn *c, struct str *why)
 	case CT_PLAIN:
 	case CT_FAILED:
 		if (why != NULL)
-			str_notef(why, "%s", c->tls == CT_PLAIN
-				? "TLS not started" : "TLS failed before");
+			str_notef(why, "%s",
+			    c->tls == CT_PLAIN ? "TLS not started"
+			                       : "TLS failed before");
 		return CONN_HS_ERROR;
 	case CT_HANDSHAKE:
 		break;
@@ -304,14 +305,16 @@ conn_handshake(struct conn *c, struct str *why)
 	}
 	if (why != NULL) {
 		if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-			str_notef(why, "%s", errno != 0 ? strerror(errno)
-				: "connection closed during the handshake");
+			str_notef(why, "%s",
+			    errno != 0
+			        ? strerror(errno)
+			        : "connection closed during the handshake");
 		else
 			tls_errors(why);
 		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
 			str_notef(why, " (certificate: %s)",
 			    X509_verify_cert_error_string(
-				SSL_get_verify_result(c->ssl)));
+			        SSL_get_verify_result(c->ssl)));
 	}
 	ERR_clear_error();
 	c->tls = CT_FAILED;

@@ -67,10 +67,10 @@ struct str;
 struct tls_ctx;
 
 enum conn_handshake {
-	CONN_HS_DONE,	    /* TLS is up */
+	CONN_HS_DONE,       /* TLS is up */
 	CONN_HS_WANT_READ,  /* wait until readable, then call again */
 	CONN_HS_WANT_WRITE, /* wait until writable, then call again */
-	CONN_HS_ERROR,	    /* failed (why says so); end the session */
+	CONN_HS_ERROR,      /* failed (why says so); end the session */
 };
 
 /*
@@ -79,13 +79,13 @@ enum conn_handshake {
  * The handshake itself runs in conn_handshake().  0, or -1 with why
  * (already TLS, out of memory).
  */
-FCT_MUST_CHECK int conn_starttls_server(struct conn *c, struct tls_ctx *ctx,
-    struct str *why);
+FCT_MUST_CHECK int conn_starttls_server(
+    struct conn *c, struct tls_ctx *ctx, struct str *why);
 FCT_MUST_CHECK int conn_starttls_client(struct conn *c, struct tls_ctx *ctx,
     const char *servername, struct str *why);
 /* One non-blocking handshake step; see the header comment. */
-FCT_MUST_CHECK enum conn_handshake conn_handshake(struct conn *c,
-    struct str *why);
+FCT_MUST_CHECK enum conn_handshake conn_handshake(
+    struct conn *c, struct str *why);
 
 /* TLS started (handshake maybe unfinished) / finished and usable. */
 bool conn_tls_started(const struct conn *c);

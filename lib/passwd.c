@@ -15,8 +15,7 @@
 #include "lib/log.h"
 #include "lib/users.h"
 
-static const char *const methods[] = { "$y$", "$6$", "$2b$", "$2y$",
-	"$2a$" };
+static const char *const methods[] = {"$y$", "$6$", "$2b$", "$2y$", "$2a$"};
 
 const char *
 passwd_reason_text(enum passwd_reason r)
@@ -76,9 +75,8 @@ shape_ok(const char *h, size_t len)
 	size_t fl[6], n = 0, start = 1;
 
 	if (len >= 4 && h[1] == '2')
-		return len == 60 && h[4] >= '0' && h[4] <= '3' &&
-		    h[5] >= '0' && h[5] <= '9' && h[6] == '$' &&
-		    crypt64(h + 7, 53);
+		return len == 60 && h[4] >= '0' && h[4] <= '3' && h[5] >= '0' &&
+		       h[5] <= '9' && h[6] == '$' && crypt64(h + 7, 53);
 	/* Split after the leading '$' into at most 5 fields. */
 	for (size_t i = 1; i <= len; i++)
 		if (i == len || h[i] == '$') {
@@ -90,22 +88,22 @@ shape_ok(const char *h, size_t len)
 		}
 	if (h[1] == 'y')
 		return n == 4 && fl[1] > 0 && crypt64(f[1], fl[1]) &&
-		    fl[2] > 0 && crypt64(f[2], fl[2]) && fl[3] == 43 &&
-		    crypt64(f[3], fl[3]);
+		       fl[2] > 0 && crypt64(f[2], fl[2]) && fl[3] == 43 &&
+		       crypt64(f[3], fl[3]);
 	if (h[1] == '6') {
 		size_t s = 1;
 		if (n == 4) {
 			uint64_t r;
 			if (fl[1] < 8 || memcmp(f[1], "rounds=", 7) != 0 ||
-			    num_parse_u64(f[1] + 7, fl[1] - 7, 999999999,
-				&r) < 0)
+			    num_parse_u64(f[1] + 7, fl[1] - 7, 999999999, &r) <
+			        0)
 				return false;
 			s = 2;
 		} else if (n != 3) {
 			return false;
 		}
-		return fl[s] <= 16 && crypt64(f[s], fl[s]) &&
-		    fl[s + 1] == 86 && crypt64(f[s + 1], fl[s + 1]);
+		return fl[s] <= 16 && crypt64(f[s], fl[s]) && fl[s + 1] == 86 &&
+		       crypt64(f[s + 1], fl[s + 1]);
 	}
 	return false;
 }
@@ -121,12 +119,12 @@ passwd_hash_check(const char *hash, size_t len, struct str *why)
 	for (size_t i = 0; i < len; i++)
 		if (hash[i] <= ' ' || hash[i] >= 0x7f) {
 			str_notef(why, "hash holds a blank, control or "
-			    "8-bit byte");
+			               "8-bit byte");
 			return -1;
 		}
 	if (!method_known(hash, len)) {
 		str_notef(why, "unknown hash method (want yescrypt $y$, "
-		    "sha512-crypt $6$ or bcrypt $2b$)");
+		               "sha512-crypt $6$ or bcrypt $2b$)");
 		return -1;
 	}
 	if (!shape_ok(hash, len)) {
@@ -211,8 +209,7 @@ passwd_verify(const char *pw, size_t len, const char *hash)
 	 * The output repeats the setting, so its length is public; the
 	 * bytes are compared in constant time.
 	 */
-	rc = str_len(h) == hlen &&
-	    CRYPTO_memcmp(str_data(h), hash, hlen) == 0;
+	rc = str_len(h) == hlen && CRYPTO_memcmp(str_data(h), hash, hlen) == 0;
 	str_wipe(h);
 	str_free(&h);
 	return rc;

@@ -45,12 +45,12 @@ enum passwd_verdict {
 
 /* Why a check failed, for the log (never shown to the client). */
 enum passwd_reason {
-	PASSWD_R_NONE,	   /* OK */
+	PASSWD_R_NONE,     /* OK */
 	PASSWD_R_UNKNOWN,  /* not in users or not in passwd */
 	PASSWD_R_DISABLED, /* users table says enabled=no */
-	PASSWD_R_WRONG,	   /* wrong password */
+	PASSWD_R_WRONG,    /* wrong password */
 	PASSWD_R_BADHASH,  /* the stored hash is malformed */
-	PASSWD_R_TABLE,	   /* a lookup failed (PASSWD_TEMP) */
+	PASSWD_R_TABLE,    /* a lookup failed (PASSWD_TEMP) */
 };
 
 /* "unknown user", "disabled user", ... */
@@ -60,8 +60,8 @@ const char *passwd_reason_text(enum passwd_reason r);
  * Is hash (len bytes) a hash of an accepted method, in printable ASCII
  * without blanks?  0, or -1 with why.
  */
-FCT_MUST_CHECK int passwd_hash_check(const char *hash, size_t len,
-    struct str *why);
+FCT_MUST_CHECK int passwd_hash_check(
+    const char *hash, size_t len, struct str *why);
 
 /*
  * Hash a password (len bytes, no NUL) with method ("$y$", "$6$", "$2b$";
@@ -75,8 +75,7 @@ FCT_MUST_CHECK int passwd_hash_make(const char *pw, size_t len,
  * One crypt(3) of pw against hash, compared in constant time.  Returns
  * 1 (match), 0 (no match) or -1 (hash malformed, or pw holds a NUL).
  */
-FCT_MUST_CHECK int passwd_verify(const char *pw, size_t len,
-    const char *hash);
+FCT_MUST_CHECK int passwd_verify(const char *pw, size_t len, const char *hash);
 
 /*
  * The hash of user (any case) from the passwd table, appended to

@@ -84,8 +84,7 @@ find(struct penalty *p, const char *key, size_t len, uint64_t now)
 }
 
 unsigned
-penalty_count(struct penalty *p, const char *key, size_t len,
-    uint64_t now_ms)
+penalty_count(struct penalty *p, const char *key, size_t len, uint64_t now_ms)
 {
 	size_t i = find(p, key, len, now_ms);
 
@@ -93,8 +92,7 @@ penalty_count(struct penalty *p, const char *key, size_t len,
 }
 
 unsigned
-penalty_fail(struct penalty *p, const char *key, size_t len,
-    uint64_t now_ms)
+penalty_fail(struct penalty *p, const char *key, size_t len, uint64_t now_ms)
 {
 	size_t i = find(p, key, len, now_ms);
 	struct entry *e;

@@ -36,11 +36,11 @@ struct penalty *penalty_new(size_t limit, uint64_t reset_ms);
 void penalty_free(struct penalty **pp);
 
 /* Failures of key (len bytes) still remembered at now_ms. */
-unsigned penalty_count(struct penalty *p, const char *key, size_t len,
-    uint64_t now_ms);
+unsigned penalty_count(
+    struct penalty *p, const char *key, size_t len, uint64_t now_ms);
 /* One more failure of key at now_ms; returns the new count. */
-unsigned penalty_fail(struct penalty *p, const char *key, size_t len,
-    uint64_t now_ms);
+unsigned penalty_fail(
+    struct penalty *p, const char *key, size_t len, uint64_t now_ms);
 /* Forget key (a success). */
 void penalty_clear(struct penalty *p, const char *key, size_t len);
 /* Keys held now (for tests). */

@@ -28,14 +28,14 @@ struct sasl {
 	enum sasl_mech mech;
 	enum sasl_state state;
 	const char *challenge;
-	struct secret *msg;	/* one decoded response */
+	struct secret *msg; /* one decoded response */
 	struct secret *authcid;
 	struct secret *passwd;
 };
 
 static const char *const mech_names[] = {
-	[SASL_MECH_PLAIN] = "PLAIN",
-	[SASL_MECH_LOGIN] = "LOGIN",
+    [SASL_MECH_PLAIN] = "PLAIN",
+    [SASL_MECH_LOGIN] = "LOGIN",
 };
 
 int
@@ -215,8 +215,7 @@ static enum sasl_result
 take_login_user(struct sasl *s)
 {
 	if (!id_ok(secret_data(s->msg), secret_len(s->msg)) ||
-	    secret_set(s->authcid, secret_data(s->msg), secret_len(s->msg)) <
-		0)
+	    secret_set(s->authcid, secret_data(s->msg), secret_len(s->msg)) < 0)
 		return fail(s, SASL_ERR_DECODE);
 	secret_clear(s->msg);
 	s->state = ST_LOGIN_PASS;
@@ -237,8 +236,7 @@ take_login_pass(struct sasl *s)
 }
 
 enum sasl_result
-sasl_start(struct sasl *s, const uint8_t *initial, size_t len,
-    bool has_initial)
+sasl_start(struct sasl *s, const uint8_t *initial, size_t len, bool has_initial)
 {
 	FCT_ASSERT(s->state == ST_NEW);
 	if (has_initial && len > SASL_LINE_MAX)
@@ -266,7 +264,7 @@ enum sasl_result
 sasl_step(struct sasl *s, const uint8_t *line, size_t len)
 {
 	FCT_ASSERT(s->state == ST_PLAIN || s->state == ST_LOGIN_USER ||
-	    s->state == ST_LOGIN_PASS);
+	           s->state == ST_LOGIN_PASS);
 	if (len > SASL_LINE_MAX)
 		return fail(s, SASL_ERR_TOOLONG);
 	/* RFC 4954 §4: a line with a single "*" cancels the exchange. */

@@ -64,8 +64,8 @@ enum sasl_mech {
 };
 
 enum sasl_result {
-	SASL_CONTINUE,	  /* send "334 " + sasl_challenge(), read a line */
-	SASL_DONE,	  /* credentials ready */
+	SASL_CONTINUE,    /* send "334 " + sasl_challenge(), read a line */
+	SASL_DONE,        /* credentials ready */
 	SASL_ERR_DECODE,  /* bad base64 or a malformed message */
 	SASL_ERR_CANCEL,  /* the client sent "*" */
 	SASL_ERR_TOOLONG, /* response line over SASL_LINE_MAX */
@@ -73,17 +73,17 @@ enum sasl_result {
 };
 
 /* The SMTP replies (RFC 4954 §4, §6). */
-#define SASL_REPLY_DECODE "501 5.5.2 Cannot decode response"
-#define SASL_REPLY_CANCEL "501 5.7.0 Authentication aborted"
+#define SASL_REPLY_DECODE  "501 5.5.2 Cannot decode response"
+#define SASL_REPLY_CANCEL  "501 5.7.0 Authentication aborted"
 #define SASL_REPLY_TOOLONG "500 5.5.6 Authentication exchange line is too long"
-#define SASL_REPLY_AUTHZID                                                   \
-	"535 5.7.8 Authentication credentials invalid (authorization "    \
+#define SASL_REPLY_AUTHZID                                                     \
+	"535 5.7.8 Authentication credentials invalid (authorization "         \
 	"identity not permitted)"
 #define SASL_REPLY_UNKNOWN_MECH "504 5.5.4 Unrecognized authentication type"
 
 /* Mechanism by name (ASCII case-insensitive); 0, or -1 when unknown. */
-FCT_MUST_CHECK int sasl_mech_parse(const uint8_t *name, size_t len,
-    enum sasl_mech *m_r);
+FCT_MUST_CHECK int sasl_mech_parse(
+    const uint8_t *name, size_t len, enum sasl_mech *m_r);
 /* "PLAIN", "LOGIN". */
 const char *sasl_mech_name(enum sasl_mech m);
 /* What EHLO advertises: "PLAIN LOGIN". */
@@ -103,11 +103,11 @@ void sasl_free(struct sasl **sp);
  * (as sent, base64 or "="); without one PLAIN asks with an empty
  * challenge and LOGIN asks for the user name.
  */
-FCT_MUST_CHECK enum sasl_result sasl_start(struct sasl *s,
-    const uint8_t *initial, size_t len, bool has_initial);
+FCT_MUST_CHECK enum sasl_result sasl_start(
+    struct sasl *s, const uint8_t *initial, size_t len, bool has_initial);
 /* One response line (len bytes, without CRLF). */
-FCT_MUST_CHECK enum sasl_result sasl_step(struct sasl *s,
-    const uint8_t *line, size_t len);
+FCT_MUST_CHECK enum sasl_result sasl_step(
+    struct sasl *s, const uint8_t *line, size_t len);
 
 /* The challenge to send after SASL_CONTINUE: base64 text ("" for
  * PLAIN).  Borrowed. */
@@ -122,8 +122,8 @@ const char *sasl_passwd(const struct sasl *s, size_t *len_r);
  * SASL_DONE with authcid and passwd as borrowed views into msg (not
  * NUL-terminated), or the failure (SASL_ERR_DECODE or SASL_ERR_AUTHZID).
  */
-FCT_MUST_CHECK enum sasl_result sasl_plain_parse(const uint8_t *msg,
-    size_t len, const uint8_t **authcid_r, size_t *authcid_len_r,
-    const uint8_t **passwd_r, size_t *passwd_len_r);
+FCT_MUST_CHECK enum sasl_result sasl_plain_parse(const uint8_t *msg, size_t len,
+    const uint8_t **authcid_r, size_t *authcid_len_r, const uint8_t **passwd_r,
+    size_t *passwd_len_r);
 
 #endif

@@ -23,8 +23,7 @@ void secret_free(struct secret **sp);
 
 /* Replace the content / append; 0, or -1 (unchanged) past the cap. */
 FCT_MUST_CHECK int secret_set(struct secret *s, const void *p, size_t n);
-FCT_MUST_CHECK int secret_append(struct secret *s, const void *p,
-    size_t n);
+FCT_MUST_CHECK int secret_append(struct secret *s, const void *p, size_t n);
 /* Wipe the content (the buffer stays usable). */
 void secret_clear(struct secret *s);
 /* Drop the last n bytes (wiping them); n <= secret_len. */

@@ -19,14 +19,14 @@
 #include "lib/tls_files.h"
 
 /* TLS 1.2: forward secrecy and AEAD only (Mozilla "intermediate"). */
-#define TLS12_CIPHERS                                                      \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"      \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"      \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"      \
-	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"            \
+#define TLS12_CIPHERS                                                          \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"           \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"           \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"                 \
 	"DHE-RSA-CHACHA20-POLY1305"
-#define TLS13_SUITES                                                       \
-	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"            \
+#define TLS13_SUITES                                                           \
+	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"                 \
 	"TLS_AES_128_GCM_SHA256"
 #define TLS_GROUPS "X25519:P-256:P-384"
 /* Session id context: any fixed bytes, the same for every process. */
@@ -56,8 +56,8 @@ tls_errors(struct str *why)
 	bool first = true;
 	char buf[256];
 
-	while ((e = ERR_get_error_all(&file, &line, &func, &data, &flags)) !=
-	    0) {
+	while (
+	    (e = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		str_notef(why, "%s%s%s%s", first ? "" : "; ", buf,
 		    (flags & ERR_TXT_STRING) && data && *data ? ": " : "",
@@ -121,8 +121,8 @@ sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 static BIO_METHOD *
 sock_bio_method(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-	    "facteur socket");
+	BIO_METHOD *m = BIO_meth_new(
+	    BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "facteur socket");
 
 	if (m == NULL || BIO_meth_set_write_ex(m, sock_bio_write) != 1 ||
 	    BIO_meth_set_read_ex(m, sock_bio_read) != 1 ||
@@ -147,7 +147,8 @@ apply_policy(SSL_CTX *ssl, struct str *why)
 		return -1;
 	}
 	SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	                             SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
 	 * conn_write() may be called again with the rest of a buffer that
 	 * has moved (struct str consumes from the front): allow partial
@@ -155,15 +156,16 @@ apply_policy(SSL_CTX *ssl, struct str *why)
 	 * imapd keep many quiet sessions.
 	 */
 	SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                          SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
 
 static int
-use_keypair(SSL_CTX *ssl, const char *cert_file, const char *key_file,
-    struct str *why)
+use_keypair(
+    SSL_CTX *ssl, const char *cert_file, const char *key_file, struct str *why)
 {
-	struct tls_keypair kp = { 0 };
+	struct tls_keypair kp = {0};
 	int rc = -1;
 
 	if (tls_keypair_load(cert_file, key_file, &kp, why) < 0)
@@ -219,7 +221,7 @@ tls_server_new(const char *cert_file, const char *key_file, struct str *why)
 	SSL_CTX_sess_set_cache_size(ssl, TLS_SERVER_CACHE);
 	SSL_CTX_set_timeout(ssl, TLS_SESSION_LIFETIME);
 	if (SSL_CTX_set_session_id_context(ssl,
-		(const unsigned char *)TLS_SID_CTX, strlen(TLS_SID_CTX)) != 1) {
+	        (const unsigned char *)TLS_SID_CTX, strlen(TLS_SID_CTX)) != 1) {
 		str_notef(why, "session id context: ");
 		tls_errors(why);
 		SSL_CTX_free(ssl);
@@ -280,8 +282,7 @@ cached_session(struct tls_ctx *c, const char *name)
 
 		if (e->name == NULL || strcmp(e->name, name) != 0)
 			continue;
-		if (e->sess == NULL ||
-		    SSL_SESSION_is_resumable(e->sess) != 1) {
+		if (e->sess == NULL || SSL_SESSION_is_resumable(e->sess) != 1) {
 			SSL_SESSION_free(e->sess);
 			e->sess = NULL;
 			return NULL;
@@ -319,8 +320,8 @@ tls_client_new(const struct tls_client_opts *o, struct str *why)
 	if (ok != 1) {
 		str_notef(why, "%s: cannot load CA certificates: ",
 		    o->ca_file && *o->ca_file ? o->ca_file
-		    : o->ca_path		     ? o->ca_path
-						     : "default store");
+		    : o->ca_path              ? o->ca_path
+		                              : "default store");
 		tls_errors(why);
 		SSL_CTX_free(ssl);
 		return NULL;
@@ -330,10 +331,10 @@ tls_client_new(const struct tls_client_opts *o, struct str *why)
 		SSL_CTX_free(ssl);
 		return NULL;
 	}
-	SSL_CTX_set_verify(ssl, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-	    NULL);
-	SSL_CTX_set_session_cache_mode(ssl,
-	    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_verify(
+	    ssl, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(
+	    ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ssl, new_session_cb);
 	c = x_calloc(1, sizeof(*c));
 	c->ssl = ssl;
@@ -369,8 +370,7 @@ tls_ctx_is_server(const struct tls_ctx *c)
 }
 
 struct ssl_st *
-tls_ssl_new(struct tls_ctx *c, int fd, const char *servername,
-    struct str *why)
+tls_ssl_new(struct tls_ctx *c, int fd, const char *servername, struct str *why)
 {
 	SSL *ssl;
 	BIO *bio;

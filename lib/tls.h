@@ -61,13 +61,13 @@ struct tls_ctx;
  * in why naming the file: missing, unreadable, not PEM, no certificate,
  * no key, or a key that does not match the certificate.
  */
-FCT_MUST_CHECK struct tls_ctx *tls_server_new(const char *cert_file,
-    const char *key_file, struct str *why);
+FCT_MUST_CHECK struct tls_ctx *tls_server_new(
+    const char *cert_file, const char *key_file, struct str *why);
 
 struct tls_client_opts {
 	const char *ca_file;   /* PEM bundle; NULL/"": the system store */
 	const char *ca_path;   /* hashed folder; NULL: none */
-	bool verify;	       /* refuse a peer that does not verify */
+	bool verify;           /* refuse a peer that does not verify */
 	const char *cert_file; /* client certificate, NULL for none */
 	const char *key_file;  /* NULL/"": in cert_file */
 };
@@ -92,8 +92,8 @@ bool tls_ctx_is_server(const struct tls_ctx *c);
  * has expired, or is not yet valid; key readable by other users) go to
  * d located at the file they are about.  Returns the number of errors.
  */
-unsigned tls_check_files(const char *cert_file, const char *key_file,
-    time_t now, struct diag *d);
+unsigned tls_check_files(
+    const char *cert_file, const char *key_file, time_t now, struct diag *d);
 
 /*
  * Write a new self-signed certificate for hostname (subject CN and
@@ -113,8 +113,8 @@ FCT_MUST_CHECK int tls_selfsigned_make(const char *cert_file,
  * for a client, servername (may be NULL) is sent as SNI, checked
  * against the certificate, and keys the session cache.  NULL with why.
  */
-struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, int fd,
-    const char *servername, struct str *why);
+struct ssl_st *tls_ssl_new(
+    struct tls_ctx *ctx, int fd, const char *servername, struct str *why);
 
 /*
  * "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" appended

@@ -82,8 +82,8 @@ out:
 static bool
 has_text(const struct secret *s, const char *needle)
 {
-	return memmem(secret_data(s), secret_len(s), needle,
-	    strlen(needle)) != NULL;
+	return memmem(secret_data(s), secret_len(s), needle, strlen(needle)) !=
+	       NULL;
 }
 
 /* Is the queued error "no more PEM blocks"? (Then clear it.) */
@@ -128,8 +128,8 @@ load_certs(const char *file, struct tls_keypair *kp, struct str *why)
 	kp->leaf = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
 	if (kp->leaf == NULL) {
 		if (pem_end())
-			str_notef(why, "%s: no PEM certificate in the file",
-			    file);
+			str_notef(
+			    why, "%s: no PEM certificate in the file", file);
 		else {
 			str_notef(why, "%s: bad certificate: ", file);
 			tls_errors(why);
@@ -137,8 +137,7 @@ load_certs(const char *file, struct tls_keypair *kp, struct str *why)
 		goto out;
 	}
 	kp->chain = sk_X509_new_null();
-	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) !=
-	    NULL)
+	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL)
 		if (sk_X509_push(kp->chain, x) <= 0) {
 			X509_free(x);
 			str_notef(why, "%s: out of memory", file);
@@ -174,12 +173,14 @@ load_key(const char *file, struct tls_keypair *kp, struct str *why)
 	kp->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (kp->key == NULL) {
 		if (pem_end() || !has_text(text, "PRIVATE KEY-----"))
-			str_notef(why, "%s: no PEM private key in the file",
-			    file);
+			str_notef(
+			    why, "%s: no PEM private key in the file", file);
 		else if (has_text(text, "ENCRYPTED"))
-			str_notef(why, "%s: the private key is encrypted "
+			str_notef(why,
+			    "%s: the private key is encrypted "
 			    "(not supported: nobody is there to type the "
-			    "passphrase)", file);
+			    "passphrase)",
+			    file);
 		else {
 			str_notef(why, "%s: bad private key: ", file);
 			tls_errors(why);
@@ -242,11 +243,12 @@ check_dates(const char *file, X509 *leaf, time_t now, struct diag *d)
 	if (ASN1_TIME_diff(&days, &secs, t_now, nb) == 1 &&
 	    (days > 0 || secs > 0)) {
 		time_text(nb, when, sizeof(when));
-		diag_warn(d, file, 0, "certificate is not valid before %s",
-		    when);
+		diag_warn(
+		    d, file, 0, "certificate is not valid before %s", when);
 	}
 	if (ASN1_TIME_diff(&days, &secs, t_now, na) != 1) {
-		diag_warn(d, file, 0, "certificate has an unreadable expiry "
+		diag_warn(d, file, 0,
+		    "certificate has an unreadable expiry "
 		    "date");
 	} else if (days < 0 || secs < 0 || (days == 0 && secs == 0)) {
 		time_text(na, when, sizeof(when));
@@ -257,16 +259,17 @@ check_dates(const char *file, X509 *leaf, time_t now, struct diag *d)
 		time_text(na, when, sizeof(when));
 		diag_warn(d, file, 0,
 		    "certificate expires in %d day%s (%s): renew it, then "
-		    "\"mailctl reload\"", left, left == 1 ? "" : "s", when);
+		    "\"mailctl reload\"",
+		    left, left == 1 ? "" : "s", when);
 	}
 	ASN1_TIME_free(t_now);
 }
 
 unsigned
-tls_check_files(const char *cert_file, const char *key_file, time_t now,
-    struct diag *d)
+tls_check_files(
+    const char *cert_file, const char *key_file, time_t now, struct diag *d)
 {
-	struct tls_keypair kp = { 0 };
+	struct tls_keypair kp = {0};
 	struct str *why = str_new(1024);
 	unsigned before = diag_errors(d);
 	struct stat st;
@@ -280,7 +283,8 @@ tls_check_files(const char *cert_file, const char *key_file, time_t now,
 		if (stat(key_file, &st) == 0 && (st.st_mode & 0007) != 0)
 			diag_warn(d, key_file, 0,
 			    "private key is readable by every user (mode "
-			    "%04o): chmod 0600", (unsigned)(st.st_mode & 07777));
+			    "%04o): chmod 0600",
+			    (unsigned)(st.st_mode & 07777));
 	}
 	tls_keypair_free(&kp);
 	str_free(&why);
@@ -314,25 +318,25 @@ make_cert(EVP_PKEY *key, const char *hostname, int days)
 
 	/* A random positive 127-bit serial (RFC 5280 §4.1.2.2). */
 	ok = ok && X509_set_version(x, X509_VERSION_3) == 1 &&
-	    BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
-	    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != NULL &&
-	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
-	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL &&
-	    X509_set_pubkey(x, key) == 1;
+	     BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
+	     BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != NULL &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
+	     X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL &&
+	     X509_set_pubkey(x, key) == 1;
 	if (ok) {
 		name = X509_get_subject_name(x);
 		ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-			 (const unsigned char *)hostname, -1, -1, 0) == 1 &&
-		    X509_set_issuer_name(x, name) == 1 &&
-		    str_appendf(san, "DNS:%s", hostname) == 0 &&
-		    add_ext(x, NID_subject_alt_name, str_c(san)) == 0 &&
-		    add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ==
-			0 &&
-		    add_ext(x, NID_key_usage, "critical,digitalSignature") ==
-			0 &&
-		    add_ext(x, NID_ext_key_usage, "serverAuth") == 0 &&
-		    add_ext(x, NID_subject_key_identifier, "hash") == 0 &&
-		    X509_sign(x, key, EVP_sha256()) > 0;
+		         (const unsigned char *)hostname, -1, -1, 0) == 1 &&
+		     X509_set_issuer_name(x, name) == 1 &&
+		     str_appendf(san, "DNS:%s", hostname) == 0 &&
+		     add_ext(x, NID_subject_alt_name, str_c(san)) == 0 &&
+		     add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ==
+		         0 &&
+		     add_ext(x, NID_key_usage, "critical,digitalSignature") ==
+		         0 &&
+		     add_ext(x, NID_ext_key_usage, "serverAuth") == 0 &&
+		     add_ext(x, NID_subject_key_identifier, "hash") == 0 &&
+		     X509_sign(x, key, EVP_sha256()) > 0;
 	}
 	str_free(&san);
 	BN_free(serial);
@@ -360,7 +364,7 @@ write_new(const char *path, BIO *bio, mode_t mode, struct str *why)
 	if (n <= 0 || fchmod(fd, mode) < 0 ||
 	    fsio_write_all(fd, data, (size_t)n) < 0 || fsio_fsync(fd) < 0) {
 		e = errno;
-		(void)close(fd); /* the file is removed below */
+		(void)close(fd);    /* the file is removed below */
 		(void)unlink(path); /* best effort: we report the error */
 		str_notef(why, "%s: write: %s", path, strerror(e));
 		return -1;
@@ -395,7 +399,7 @@ tls_selfsigned_make(const char *cert_file, const char *key_file,
 	cbio = BIO_new(BIO_s_mem());
 	if (kbio == NULL || cbio == NULL ||
 	    PEM_write_bio_PrivateKey(kbio, key, NULL, NULL, 0, NULL, NULL) !=
-		1 ||
+	        1 ||
 	    PEM_write_bio_X509(cbio, x) != 1) {
 		str_notef(why, "PEM encoding: ");
 		tls_errors(why);

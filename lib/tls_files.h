@@ -20,8 +20,8 @@
 
 /* A certificate chain and its key, as read from the files. */
 struct tls_keypair {
-	X509 *leaf;		/* the server's own certificate */
-	STACK_OF(X509) *chain;	/* intermediates, may be empty */
+	X509 *leaf;             /* the server's own certificate */
+	STACK_OF(X509) * chain; /* intermediates, may be empty */
 	EVP_PKEY *key;
 };
 
@@ -31,8 +31,8 @@ struct tls_keypair {
  * key matches the leaf.  0, or -1 with one line in why that names the
  * file; *kp is then empty.
  */
-FCT_MUST_CHECK int tls_keypair_load(const char *cert_file,
-    const char *key_file, struct tls_keypair *kp, struct str *why);
+FCT_MUST_CHECK int tls_keypair_load(const char *cert_file, const char *key_file,
+    struct tls_keypair *kp, struct str *why);
 void tls_keypair_free(struct tls_keypair *kp);
 
 #endif

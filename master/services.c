@@ -4,8 +4,9 @@
  *
  * A service keeps at least one process, and grows up to maxproc when
  * every process reports busy.  A child that dies after it reported ready
- * is restarted at once; one that dies before (bad config, missing
- * program) throttles its service for service_throttle_time.  On reload,
+ * is restarted at once, and so is the first one that dies before; a
+ * second death before ready in a row (bad config, missing program)
+ * throttles its service for service_throttle_time.  On reload,
  * services that still exist keep their listeners; every old child is
  * retired (its status socket closed) and finishes its sessions.
  *
@@ -30,6 +31,9 @@
 #include "master/master.h"
 
 static void spawn(struct msvc *svc);
+
+/* Deaths before "ready" in a row that throttle a service. */
+#define MASTER_EARLY_DEATHS 2
 
 /* Well-known names for inet services, so /etc/services is optional. */
 static const struct {
@@ -508,9 +512,14 @@ child_exited(struct master *m, struct child *c, int wstatus)
 		return;
 	svc->count--;
 	c->svc = NULL;
-	if (bad && !c->ready) {
-		/* Died before it could work: throttle, do not spin. */
-		svc->early_deaths++;
+	/*
+	 * Died before it could work.  Once may be bad luck (killed while
+	 * starting: `kill -9` of a child must bring a fresh one, even one
+	 * forked a moment ago); twice in a row, with no child becoming
+	 * ready between, is a bad command (DESIGN §1: a child that dies at
+	 * once repeatedly is throttled): throttle, do not spin.
+	 */
+	if (bad && !c->ready && ++svc->early_deaths >= MASTER_EARLY_DEATHS) {
 		svc->throttled = true;
 		log_warn("%s: bad command startup -- throttling for %llus",
 		    path, (unsigned long long)m->p.service_throttle_time);

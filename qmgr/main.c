@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/backoff.h"
@@ -156,8 +158,10 @@ run_cb(struct event_loop *loop, void *arg)
 }
 
 /*
- * A trigger: "A" (smtpd: a new message), "W" (master's wakeup), "I"
- * scan incoming/; "D" scan deferred/ for what is due; "F" flush.
+ * A trigger: "D" scans deferred/ for what is due; anything else ("A"
+ * from smtpd after a message, "W" master's wakeup) scans incoming/.
+ * public/qmgr is open to every local user, so a trigger only ever
+ * hastens work that is due anyway; flushing is for the admin socket.
  */
 static void
 on_trigger(struct service *svc, const uint8_t *p, size_t n, void *arg)
@@ -168,10 +172,6 @@ on_trigger(struct service *svc, const uint8_t *p, size_t n, void *arg)
 		switch (p[i]) {
 		case 'D':
 			qmgr_scan_deferred(qm, false);
-			break;
-		case 'F':
-			sched_unsuspend_all(qm);
-			qmgr_scan_deferred(qm, true);
 			break;
 		default:
 			qmgr_scan_incoming(qm);
@@ -212,6 +212,32 @@ recover(struct qmgr *qm)
 	if (queue_scan(qm->q, QUEUE_ACTIVE, recover_one, qm, why) < 0)
 		log_err("recovery: %s", str_c(why));
 	str_free(&why);
+}
+
+/*
+ * One qmgr at a time: on a reload master starts the new qmgr while the
+ * old one is still finishing its turn of the loop, and the new one's
+ * recovery (active/ -> incoming/) must not pull files from under it.
+ * An exclusive flock on active/ orders them; the old one lets go when
+ * it exits (within ipc_timeout, or master restarts us).
+ */
+static void
+lock_queue(struct qmgr *qm)
+{
+	int fd = queue_folder_fd(qm->q, QUEUE_ACTIVE);
+	struct timespec ts = { 0, 50 * 1000000 };
+	uint64_t waited = 0;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			log_fatal("lock active/: %m");
+		if (waited == 0)
+			log_info("waiting for the previous qmgr to exit");
+		if (waited >= qm->p->ipc_timeout * 1000)
+			log_fatal("another qmgr holds the queue");
+		(void)nanosleep(&ts, NULL); /* EINTR: just try sooner */
+		waited += 50;
+	}
 }
 
 static char *
@@ -270,6 +296,7 @@ main(int argc, char **argv)
 	qm.postmaster = postmaster_address(qm.p);
 	service_drop_privileges(qm.svc);
 
+	lock_queue(&qm);
 	recover(&qm);
 	qm.admin = admin_open(&qm);
 	qm.scan_incoming = qscan_new(qm.q, QUEUE_INCOMING);

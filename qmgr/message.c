@@ -495,8 +495,7 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	enum status st;
 	int fd;
 
-	if (msg_find(qm, id) != NULL)
-		goto out;
+	/* A message in memory is in active/: never found in from. */
 	if (queue_move(qm->q, from, QUEUE_ACTIVE, id, why) < 0) {
 		if (errno != ENOENT) /* gone meanwhile: nothing to say */
 			log_warn("%s: %s", id, str_c(why));

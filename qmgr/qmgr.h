@@ -42,7 +42,7 @@
  * that a scan of a large queue never keeps agents' replies waiting for
  * long (every load is a rename and two folder fsyncs).
  */
-#define QMGR_LOAD_BATCH 64
+#define QMGR_LOAD_BATCH 16
 /* How soon a transport whose listen queue was full is tried again. */
 #define QMGR_BUSY_RETRY_MS 1000
 /* Administration connections at once. */

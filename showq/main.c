@@ -7,6 +7,8 @@
  * answers with the listing in that format (text: postqueue -p; json:
  * postqueue -j, one object a line) and ends with one NUL byte, so that a
  * listing cut short by a crash is never taken for a whole one.
+ * Recipients waiting for a retry show why (defer/<id>, lib/rcptlog.h):
+ * a "(reason)" line in text, "delay_reason" in json, as Postfix does.
  *
  * Never: change the queue, follow a name that is not a queue id, or let
  * one unreadable file stop the listing.

@@ -21,7 +21,7 @@
 #include "lib/log.h"
 #include "tools/mailctl.h"
 
-static void
+static FCT_NORETURN void
 usage(void)
 {
 	fprintf(stderr,

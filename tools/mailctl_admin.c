@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/admin_proto.h"
@@ -66,6 +67,31 @@ read_line(int fd, struct str *line)
 	}
 }
 
+/*
+ * While master runs, qmgr may be between two processes (a reload, a
+ * restart after a crash): its socket is missing or refuses for a moment.
+ * Try again for up to ipc_timeout then; without master, fail at once.
+ */
+static int
+connect_retry(struct mailctl *mc, const char *path)
+{
+	uint64_t waited = 0, limit = mc->p.ipc_timeout * 1000;
+	struct timespec ts = { 0, 100 * 1000000 };
+	int fd;
+
+	for (;;) {
+		fd = sock_connect_unix(path, SOCK_STREAM, false);
+		int e = errno;
+		if (fd >= 0 || (e != ECONNREFUSED && e != ENOENT) ||
+		    waited >= limit || mailctl_master_pid(&mc->p) <= 0) {
+			errno = e;
+			return fd;
+		}
+		(void)nanosleep(&ts, NULL); /* EINTR: just try sooner */
+		waited += 100;
+	}
+}
+
 static int
 connect_qmgr(struct mailctl *mc)
 {
@@ -78,7 +104,7 @@ connect_qmgr(struct mailctl *mc)
 		fprintf(stderr, "mailctl: queue_directory too long\n");
 		goto out;
 	}
-	fd = sock_connect_unix(str_c(path), SOCK_STREAM, false);
+	fd = connect_retry(mc, str_c(path));
 	if (fd < 0) {
 		fprintf(stderr,
 		    "mailctl: cannot reach qmgr at %s: %s (is the mail system "

@@ -69,8 +69,7 @@ struct text_file {
 	struct stat st;
 };
 
-static FCT_PRINTF(1, 2) int
-fail(const char *fmt, ...)
+static FCT_PRINTF(1, 2) int fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -83,8 +82,8 @@ fail(const char *fmt, ...)
 }
 
 int
-mailctl_passwd_owner(const char *auth_owner, struct map_owner *own,
-    struct str *why)
+mailctl_passwd_owner(
+    const char *auth_owner, struct map_owner *own, struct str *why)
 {
 	uid_t uid;
 	gid_t gid;
@@ -112,7 +111,8 @@ table_file(const char *ref, const char *param)
 	if (!map_ref_split(ref, &type, &tlen, &name) || tlen != 4 ||
 	    memcmp(type, "lmdb", 4) != 0 || name[0] != '/') {
 		fail("%s = %s: only lmdb: tables with an absolute path are "
-		     "edited here", param, ref);
+		     "edited here",
+		    param, ref);
 		return NULL;
 	}
 	return name;
@@ -141,7 +141,8 @@ read_text(struct text_file *t)
 	}
 	t->data = x_malloc((size_t)t->st.st_size + 1);
 	while (off < (size_t)t->st.st_size) {
-		ssize_t n = read(fd, t->data + off, (size_t)t->st.st_size - off);
+		ssize_t n =
+		    read(fd, t->data + off, (size_t)t->st.st_size - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -183,8 +184,8 @@ text_valid(const struct text_file *t, enum map_format fmt)
 	struct diag *d = diag_new();
 	int rc;
 
-	rc = map_text_parse(fmt, t->path, (const uint8_t *)t->data, t->len,
-	    d, ignore_entry, NULL);
+	rc = map_text_parse(fmt, t->path, (const uint8_t *)t->data, t->len, d,
+	    ignore_entry, NULL);
 	if (rc < 0 && diag_errors(d) > 0) {
 		diag_print(d, stderr, "mailctl: ");
 		diag_free(&d);
@@ -231,7 +232,8 @@ find_entry(const struct text_file *t, const char *key, size_t *start_r,
 			/* a continuation line */
 			if (in_entry) {
 				*end_r = le;
-				str_notef(value_r, " %.*s", (int)(n - k), l + k);
+				str_notef(
+				    value_r, " %.*s", (int)(n - k), l + k);
 			}
 			continue;
 		}
@@ -280,16 +282,16 @@ text_splice(const struct text_file *t, size_t start, size_t end,
 
 /* Replace t's file with text, atomically and durably. */
 static int
-write_text(const struct text_file *t, const char *text, size_t len,
-    mode_t new_mode)
+write_text(
+    const struct text_file *t, const char *text, size_t len, mode_t new_mode)
 {
 	struct str *tmp = str_new(4096), *dir = str_new(4096);
 	const char *slash = strrchr(t->path, '/');
 	mode_t mode = t->exists ? (t->st.st_mode & 07777) : new_mode;
 	int fd = -1, dfd = -1, rc = 1;
 
-	if (slash == NULL || str_appendf(tmp, "%s.tmp.%ld", t->path,
-				 (long)getpid()) < 0 ||
+	if (slash == NULL ||
+	    str_appendf(tmp, "%s.tmp.%ld", t->path, (long)getpid()) < 0 ||
 	    str_append(dir, t->path, (size_t)(slash - t->path) + 1) < 0) {
 		fail("%s: path too long", t->path);
 		goto out;
@@ -302,7 +304,7 @@ write_text(const struct text_file *t, const char *text, size_t len,
 	}
 	/* Owner and mode first: the text never shows with wider ones. */
 	if ((t->exists && priv_is_root() &&
-		fchown(fd, t->st.st_uid, t->st.st_gid) < 0) ||
+	        fchown(fd, t->st.st_uid, t->st.st_gid) < 0) ||
 	    fchmod(fd, mode) < 0 || fsio_write_all(fd, text, len) < 0 ||
 	    fsio_fsync(fd) < 0) {
 		fail("write %s: %s", str_c(tmp), strerror(errno));
@@ -404,7 +406,8 @@ read_password(bool from_stdin, struct secret *pw)
 {
 	if (from_stdin) {
 		if (read_line_fd(0, pw) < 0)
-			return fail("reading the password: %s", strerror(errno));
+			return fail(
+			    "reading the password: %s", strerror(errno));
 	} else {
 		int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 		struct secret *again = secret_new(SASL_PASS_MAX);
@@ -413,19 +416,19 @@ read_password(bool from_stdin, struct secret *pw)
 		if (tty < 0) {
 			secret_free(&again);
 			return fail("no terminal to ask for the password on: "
-				    "use --password-stdin");
+			            "use --password-stdin");
 		}
 		bad = prompt(tty, "New password: ", pw) < 0 ||
-		    prompt(tty, "Retype new password: ", again) < 0;
+		      prompt(tty, "Retype new password: ", again) < 0;
 		(void)close(tty); /* a terminal: nothing to lose */
 		if (bad) {
 			secret_free(&again);
 			return fail("reading the password from the terminal "
-				    "failed");
+			            "failed");
 		}
 		bad = secret_len(pw) != secret_len(again) ||
-		    memcmp(secret_data(pw), secret_data(again),
-			secret_len(pw)) != 0;
+		      memcmp(secret_data(pw), secret_data(again),
+		          secret_len(pw)) != 0;
 		secret_free(&again);
 		if (bad)
 			return fail("the passwords differ");
@@ -452,8 +455,7 @@ take_address(struct user_ctx *u, const char *arg)
 	struct str *why = str_new(256);
 	size_t len = strlen(arg), at;
 
-	if (len > SASL_ID_MAX ||
-	    users_address_check(arg, len, &at, why) < 0) {
+	if (len > SASL_ID_MAX || users_address_check(arg, len, &at, why) < 0) {
 		int rc = fail("bad address \"%s\": %s", arg,
 		    len > SASL_ID_MAX ? "too long" : str_c(why));
 		str_free(&why);
@@ -463,7 +465,8 @@ take_address(struct user_ctx *u, const char *arg)
 	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)arg[i] <= ' ') {
 			return fail("bad address \"%s\": a blank is not "
-				    "allowed", arg);
+			            "allowed",
+			    arg);
 		}
 		u->addr[i] = (char)ascii_tolower((unsigned char)arg[i]);
 	}
@@ -498,8 +501,8 @@ open_tables(struct user_ctx *u)
 	struct str *dir = str_new(4096);
 	const char *slash = strrchr(up, '/');
 	if (str_append(dir, up, (size_t)(slash - up) + 1) < 0 ||
-	    (u->lock_fd = open(str_c(dir), O_RDONLY | O_DIRECTORY |
-		 O_CLOEXEC)) < 0 ||
+	    (u->lock_fd =
+	            open(str_c(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    flock(u->lock_fd, LOCK_EX) < 0) {
 		rc = fail("lock %s: %s", str_c(dir), strerror(errno));
 		str_free(&dir);
@@ -550,13 +553,14 @@ user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
 	struct secret *pw = secret_new(SASL_PASS_MAX);
 	struct str *hash = str_new(PASSWD_HASH_MAX), *why = str_new(256);
 	struct str *line = str_new(MAP_LINE_MAX), *v = str_new(MAP_VALUE_MAX);
-	struct users_entry e = { quota, true };
+	struct users_entry e = {quota, true};
 	int rc = 1;
 
 	if (has_entry(&u->users, u->addr, v) ||
 	    has_entry(&u->passwd, u->addr, v)) {
 		fail("%s already exists (use \"user passwd\" to change its "
-		     "password)", u->addr);
+		     "password)",
+		    u->addr);
 		goto out;
 	}
 	if (read_password(from_stdin, pw) != 0)
@@ -570,13 +574,13 @@ user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
 	/* The password first: without its users entry it opens nothing. */
 	if (str_appendf(line, "%s %s\n", u->addr, str_c(hash)) < 0 ||
 	    put_entry(u, &u->passwd, str_c(line), MAP_FORMAT_TABLE,
-		&u->passwd_own, 0600) != 0)
+	        &u->passwd_own, 0600) != 0)
 		goto out;
 	str_wipe(line);
 	if (str_appendf(line, "%s ", u->addr) < 0 ||
 	    users_value_format(&e, line) < 0 || str_appendc(line, '\n') < 0 ||
 	    put_entry(u, &u->users, str_c(line), MAP_FORMAT_USERS,
-		&u->users_own, 0644) != 0)
+	        &u->users_own, 0644) != 0)
 		goto out;
 	printf("user %s added\n", u->addr);
 	rc = 0;
@@ -613,7 +617,7 @@ user_passwd(struct user_ctx *u, bool from_stdin)
 	secret_free(&pw);
 	if (str_appendf(line, "%s %s\n", u->addr, str_c(hash)) < 0 ||
 	    put_entry(u, &u->passwd, str_c(line), MAP_FORMAT_TABLE,
-		&u->passwd_own, 0600) != 0)
+	        &u->passwd_own, 0600) != 0)
 		goto out;
 	printf("password of %s changed\n", u->addr);
 	rc = 0;
@@ -643,10 +647,10 @@ user_del(struct user_ctx *u)
 	}
 	/* The users entry first: without it the password opens nothing. */
 	if (in_users && put_entry(u, &u->users, "", MAP_FORMAT_USERS,
-			    &u->users_own, 0644) != 0)
+	                    &u->users_own, 0644) != 0)
 		goto out;
 	if (in_passwd && put_entry(u, &u->passwd, "", MAP_FORMAT_TABLE,
-			     &u->passwd_own, 0600) != 0)
+	                     &u->passwd_own, 0600) != 0)
 		goto out;
 	printf("user %s deleted (its mailbox is left alone)\n", u->addr);
 	rc = 0;
@@ -675,7 +679,7 @@ user_enable(struct user_ctx *u, bool on)
 	if (str_appendf(line, "%s ", u->addr) < 0 ||
 	    users_value_format(&e, line) < 0 || str_appendc(line, '\n') < 0 ||
 	    put_entry(u, &u->users, str_c(line), MAP_FORMAT_USERS,
-		&u->users_own, 0644) != 0)
+	        &u->users_own, 0644) != 0)
 		goto out;
 	printf("user %s %s\n", u->addr, on ? "enabled" : "disabled");
 	rc = 0;
@@ -711,7 +715,7 @@ static int
 user_list(struct user_ctx *u)
 {
 	struct diag *d = diag_new();
-	struct list_ctx l = { u };
+	struct list_ctx l = {u};
 	int rc;
 
 	rc = map_text_parse(MAP_FORMAT_USERS, u->users.path,
@@ -742,14 +746,14 @@ user_test(struct user_ctx *u, bool from_stdin, const char *client)
 {
 	struct secret *pw = secret_new(SASL_PASS_MAX);
 	struct str *path = str_new(4096);
-	struct test_ctx t = { event_new(), AUTH_RESULT_UNAVAILABLE,
-		str_new(512) };
+	struct test_ctx t = {
+	    event_new(), AUTH_RESULT_UNAVAILABLE, str_new(512)};
 	int rc = 1;
 
 	if (mailctl_load(u->mc, true) < 0)
 		goto out;
 	if (str_appendf(path, "%s/%s", u->mc->p.queue_directory,
-		AUTH_CLIENT_SOCKET) < 0) {
+	        AUTH_CLIENT_SOCKET) < 0) {
 		fail("queue_directory too long");
 		goto out;
 	}
@@ -814,7 +818,7 @@ usage(void)
 int
 cmd_user(struct mailctl *mc, int argc, char **argv)
 {
-	struct user_ctx u = { .mc = mc, .lock_fd = -1 };
+	struct user_ctx u = {.mc = mc, .lock_fd = -1};
 	const char *sub, *addr = NULL, *client = "local";
 	bool from_stdin = false;
 	uint64_t quota = 0;
@@ -829,7 +833,8 @@ cmd_user(struct mailctl *mc, int argc, char **argv)
 		else if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc) {
 			if (param_parse_size(argv[++i], &quota) < 0)
 				return fail("bad --quota \"%s\" (bytes with "
-					    "an optional k, m or g)", argv[i]);
+				            "an optional k, m or g)",
+				    argv[i]);
 		} else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc) {
 			client = argv[++i];
 		} else if (argv[i][0] != '-' && addr == NULL)
@@ -841,7 +846,7 @@ cmd_user(struct mailctl *mc, int argc, char **argv)
 	if (want_addr != (addr != NULL))
 		return usage();
 	if ((from_stdin && strcmp(sub, "add") != 0 &&
-		strcmp(sub, "passwd") != 0 && strcmp(sub, "test") != 0) ||
+	        strcmp(sub, "passwd") != 0 && strcmp(sub, "test") != 0) ||
 	    (quota != 0 && strcmp(sub, "add") != 0))
 		return usage();
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0 &&

@@ -118,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = sasl_plain_parse(data + 1, size - 1, &cid, &cl, &pw, &pl);
 	if (r == SASL_DONE)
 		check(cid > data && cid + cl <= data + size && pw > cid &&
-		    pw + pl == data + size);
+		      pw + pl == data + size);
 	else
 		check_reply(r);
 	fuzz_base64(data + 1, size - 1);

@@ -7,10 +7,21 @@ listening on loopback at a free port base, started with `mailctl start`.
 At teardown the instance is stopped and the test fails when
   - any facteur process of the instance is left behind,
   - a sanitizer wrote a report (ASan/UBSan log_path under the instance),
-  - the log shows a child killed by a signal the test did not send
-    (tests that kill on purpose list the pids in `inst.expected_kills`).
+  - the log shows a child killed by a signal the test did not send, or
+    exiting non-zero (tests that kill on purpose, or make a child fail,
+    list the pids in `inst.expected_kills`),
+  - a child wrote to its stderr (master logs it: "pid N wrote to
+    stderr"); that is where UBSan reports of children end up, because
+    GCC's runtime cannot read UBSAN_OPTIONS once a process has dropped
+    privileges.
 Tests never assert durations: `wait_for` polls with a generous deadline
 that only catches hangs.
+
+Fixtures: `inst_stopped` (initialised), `inst` (running, every service),
+`rinst` (running, receive-only: no qmgr, so queue files stay in
+incoming/), `minst` (module-scoped, receive-only unless the module sets
+QMGR = True; MAIN_CF and SETUP customise it).  Helpers: RawSMTP (bare
+socket client), send_mail, queued_id, swaks, proc_status.
 """
 import json
 import os
@@ -59,7 +70,7 @@ def port_free(port):
 def pick_port_base():
     offsets = (25, 110, 143, 465, 587, 993, 995)
     for _ in range(200):
-        base = random.randrange(20000, 60000, 1000)
+        base = random.randrange(10000, 64000, 1000)
         if all(port_free(base + o) for o in offsets):
             return base
     raise RuntimeError("no free port base")
@@ -107,6 +118,16 @@ def procs_mentioning(path):
     return pids
 
 
+def write_atomic(path, text):
+    """Replace a file whole: a child that starts meanwhile (and reads
+    main.cf) sees the old text or the new, never a truncated one."""
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
 class Instance:
     def __init__(self, root, base, domain="example.test"):
         self.root = root
@@ -146,8 +167,29 @@ class Instance:
     def mailctl(self, *args, check=True, input=None):
         return self.run("mailctl", "-c", self.etc, *args, check=check, input=input)
 
+    def rebase(self, base):
+        """Move every listener "127.0.0.1:PORT" of master.cf from this
+        port base to another one (the instance is stopped)."""
+        text = re.sub(r"^127\.0\.0\.1:(\d+)(?=\s)",
+                      lambda m: "127.0.0.1:%d" % (int(m.group(1)) - self.base + base),
+                      self.master_cf(), flags=re.M)
+        self.write_master_cf(text)
+        self.base = base
+        self.smtp_port = base + 25
+        self.submission_port = base + 587
+
     def start(self):
-        self.mailctl("start")
+        for attempt in range(5):
+            p = self.mailctl("start", check=False)
+            if p.returncode == 0:
+                break
+            # Another test run on this machine took a port after
+            # pick_port_base() found it free: move, try again.
+            if b"Address already in use" not in p.stderr or attempt == 4:
+                raise AssertionError("mailctl start failed (%d):\n%s%s" % (
+                    p.returncode, p.stdout.decode(errors="replace"),
+                    p.stderr.decode(errors="replace")))
+            self.rebase(pick_port_base())
         self.started = True
         wait_for(lambda: self.master_pid(), "master pid")
         wait_for(lambda: port_open(self.smtp_port), "SMTP listener")
@@ -201,8 +243,7 @@ class Instance:
         keep = [l for l in lines
                 if not any(re.match(r"^%s\s*=" % k, l) for k in params)]
         keep += ["%s = %s" % (k, v) for k, v in params.items()]
-        with open(path, "w") as f:
-            f.write("\n".join(keep) + "\n")
+        write_atomic(path, "\n".join(keep) + "\n")
 
     def master_cf(self):
         with open(os.path.join(self.etc, "master.cf")) as f:
@@ -255,8 +296,7 @@ class Instance:
         self.remove_services("qmgr")
 
     def write_master_cf(self, text):
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(text)
+        write_atomic(os.path.join(self.etc, "master.cf"), text)
 
     # -- observation -------------------------------------------------------
     def log(self):
@@ -440,11 +480,16 @@ def make_instance(domain="example.test"):
     root = subprocess.run(["mktemp", "-d", "/var/tmp/facteur.XXXX"],
                           capture_output=True, check=True).stdout.decode().strip()
     os.chmod(root, 0o755)
-    base = pick_port_base()
-    inst = Instance(root, base, domain)
-    os.makedirs(inst.san)
-    os.chmod(inst.san, 0o1777)
-    inst.run("mailctl", "init", root, "--port-base", str(base), "--domain", domain)
+    try:
+        base = pick_port_base()
+        inst = Instance(root, base, domain)
+        os.makedirs(inst.san)
+        os.chmod(inst.san, 0o1777)
+        inst.run("mailctl", "init", root, "--port-base", str(base),
+                 "--domain", domain)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # no folder left behind
+        raise
     return inst
 
 

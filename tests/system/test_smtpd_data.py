@@ -6,12 +6,13 @@ two), BDAT/CHUNKING (chunks, LAST, bare LF, pipelined), and
 smtpd_forbid_bare_newline = reject (set with -o on the submission
 service only, so that master.cf overrides are covered too).
 """
+import os
 import re
 import socket
 
 import pytest
 
-from conftest import RawSMTP, queued_id
+from conftest import RawSMTP, queued_id, wait_for
 
 DEMO = "demo@example.test"
 
@@ -232,3 +233,33 @@ def test_bdat_out_of_sequence(minst):
         code, text = c.cmd("BDAT x LAST")
         assert code == 501, text
         assert c.closed()
+
+
+def tmp_files(inst):
+    return os.listdir(os.path.join(inst.queue, "tmp"))
+
+
+def test_no_partial_file_left(minst):
+    """A message that is refused or cut off leaves nothing in tmp/ and
+    nothing in the queue."""
+    before = set(minst.queue_ids())
+    # The client goes away in the middle of DATA.
+    c = RawSMTP(minst.smtp_port)
+    c.greet()
+    open_txn(c)
+    c.send(b"Subject: cut\r\n\r\npartial line")
+    c.close()
+    # Refused at the end: bare LF under reject, and a BDAT sequence
+    # broken off by RSET.
+    with RawSMTP(minst.submission_port) as c:
+        c.greet()
+        open_txn(c)
+        c.send(b"Subject: bare\n\nx\r\n.\r\n")
+        assert c.reply()[0] == 550
+        c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<%s>\r\nBDAT 5\r\n"
+               b"abcdeRSET\r\n" % DEMO.encode())
+        assert [r[0] for r in c.replies(4)] == [250, 250, 250, 250]
+        assert c.cmd("QUIT")[0] == 221
+    minst.wait_log(r"lost connection after DATA from unknown\[127\.0\.0\.1\]")
+    wait_for(lambda: not tmp_files(minst), "tmp/ to be empty")
+    assert set(minst.queue_ids()) == before

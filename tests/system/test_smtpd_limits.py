@@ -4,7 +4,7 @@ and at the end of DATA/BDAT), recipients (452 4.5.3), errors (421
 4.7.0), connections per client (421 4.7.0), the idle timeout (421
 4.4.2).
 """
-import smtplib
+import os
 
 from conftest import RawSMTP, make_instance, finish_instance, wait_for
 
@@ -83,9 +83,19 @@ def test_hard_error_limit(minst):
 
 def test_connection_limit_and_idle_timeout(inst_stopped):
     inst = inst_stopped
+    inst.receive_only()
     inst.set_main(smtpd_client_connection_count_limit="1",
                   smtpd_timeout="1s")
     inst.start()
+
+    def served():
+        with RawSMTP(inst.smtp_port) as c:
+            code, _ = c.reply()
+            if code == 220:
+                c.cmd("QUIT")
+            return code == 220
+    # start() probed the port: wait until that session is forgotten.
+    wait_for(served, "a first session")
     with RawSMTP(inst.smtp_port) as first:
         assert first.reply()[0] == 220
         with RawSMTP(inst.smtp_port) as second:
@@ -102,10 +112,18 @@ def test_connection_limit_and_idle_timeout(inst_stopped):
     inst.wait_log(r"timeout after CONNECT from unknown\[127\.0\.0\.1\]")
 
     # Once the first session is over, a new one is served.
-    def served():
-        with RawSMTP(inst.smtp_port) as c:
-            code, _ = c.reply()
-            if code == 220:
-                c.cmd("QUIT")
-            return code == 220
     wait_for(served, "a session after the limit cleared")
+
+    # Idle in the middle of DATA: the same, and no file is left.
+    with RawSMTP(inst.smtp_port) as c:
+        c.greet()
+        c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % DEMO)
+        assert [r[0] for r in c.replies(3)] == [250, 250, 354]
+        c.send("Subject: stalled\r\n\r\nhalf a line")
+        code, text = c.reply()
+        assert code == 421 and text[0].startswith("4.4.2 "), text
+        assert c.closed()
+    inst.wait_log(r"timeout after DATA from unknown\[127\.0\.0\.1\]")
+    wait_for(lambda: not os.listdir(os.path.join(inst.queue, "tmp")),
+             "tmp/ to be empty")
+    assert inst.mailq() == "Mail queue is empty\n"

@@ -60,30 +60,31 @@ test_request_format(void **state)
 	struct str *why = str_new(256);
 
 	assert_int_equal(auth_proto_request_format(out, "smtpd", "192.0.2.1",
-			     "ann@example.test", 16, "pw", 2, why), 0);
-	assert_string_equal(secret_c(out),
-	    "AUTH smtpd 192.0.2.1 ann@example.test cHc=\n");
+	                     "ann@example.test", 16, "pw", 2, why),
+	    0);
+	assert_string_equal(
+	    secret_c(out), "AUTH smtpd 192.0.2.1 ann@example.test cHc=\n");
 	/* Refused fields, and the output left empty. */
 	const struct {
 		const char *svc, *addr, *user, *pw;
 		size_t pw_len;
 	} bad[] = {
-		{ "SMTPD", "a", "u", "p", 1 },
-		{ "", "a", "u", "p", 1 },
-		{ "smtpd", "", "u", "p", 1 },
-		{ "smtpd", "a b", "u", "p", 1 },
-		{ "smtpd", "a", "", "p", 1 },
-		{ "smtpd", "a", "u v", "p", 1 },
-		{ "smtpd", "a", "u\r", "p", 1 },
-		{ "smtpd", "a", "u\x7f", "p", 1 },
-		{ "smtpd", "a", "u", "", 0 },
-		{ "smtpd", "a", "u", "p\0q", 3 },
+	    {"SMTPD", "a", "u", "p", 1},
+	    {"", "a", "u", "p", 1},
+	    {"smtpd", "", "u", "p", 1},
+	    {"smtpd", "a b", "u", "p", 1},
+	    {"smtpd", "a", "", "p", 1},
+	    {"smtpd", "a", "u v", "p", 1},
+	    {"smtpd", "a", "u\r", "p", 1},
+	    {"smtpd", "a", "u\x7f", "p", 1},
+	    {"smtpd", "a", "u", "", 0},
+	    {"smtpd", "a", "u", "p\0q", 3},
 	};
 	for (size_t i = 0; i < FCT_NELEM(bad); i++) {
 		str_clear(why);
 		if (auth_proto_request_format(out, bad[i].svc, bad[i].addr,
-			bad[i].user, strlen(bad[i].user), bad[i].pw,
-			bad[i].pw_len, why) != -1)
+		        bad[i].user, strlen(bad[i].user), bad[i].pw,
+		        bad[i].pw_len, why) != -1)
 			fail_msg("case %zu accepted", i);
 		assert_int_equal(secret_len(out), 0);
 		assert_true(str_len(why) > 0);
@@ -97,13 +98,16 @@ test_request_format(void **state)
 	memset(addr, 'a', AUTH_ADDR_MAX);
 	svc[AUTH_SERVICE_MAX] = addr[AUTH_ADDR_MAX] = '\0';
 	assert_int_equal(auth_proto_request_format(out, svc, addr, user,
-			     SASL_ID_MAX, pw, SASL_PASS_MAX, why), 0);
+	                     SASL_ID_MAX, pw, SASL_PASS_MAX, why),
+	    0);
 	assert_int_equal(secret_len(out), AUTH_LINE_MAX + 1);
 	/* One more byte anywhere is refused. */
 	assert_int_equal(auth_proto_request_format(out, svc, addr, user,
-			     SASL_ID_MAX + 1, pw, SASL_PASS_MAX, why), -1);
+	                     SASL_ID_MAX + 1, pw, SASL_PASS_MAX, why),
+	    -1);
 	assert_int_equal(auth_proto_request_format(out, svc, addr, user,
-			     SASL_ID_MAX, pw, SASL_PASS_MAX + 1, why), -1);
+	                     SASL_ID_MAX, pw, SASL_PASS_MAX + 1, why),
+	    -1);
 	free(user);
 	free(pw);
 	secret_free(&out);
@@ -143,8 +147,8 @@ test_request_parse(void **state)
 
 	for (size_t i = 0; i < FCT_NELEM(cases); i++) {
 		struct auth_proto_req r;
-		int rc = auth_proto_request_parse(u8(cases[i].line),
-		    strlen(cases[i].line), &r, pw, why);
+		int rc = auth_proto_request_parse(
+		    u8(cases[i].line), strlen(cases[i].line), &r, pw, why);
 
 		if (rc != cases[i].rc)
 			fail_msg("\"%s\": rc %d", cases[i].line, rc);
@@ -162,17 +166,20 @@ test_request_parse(void **state)
 	for (int i = 0; i < 255; i++)
 		all[i] = (char)(i + 1);
 	assert_int_equal(auth_proto_request_format(line, "pop3d", "unknown",
-			     "x@y", 3, all, sizeof(all), why), 0);
+	                     "x@y", 3, all, sizeof(all), why),
+	    0);
 	struct auth_proto_req r;
 	assert_int_equal(auth_proto_request_parse(secret_data(line),
-			     secret_len(line) - 1, &r, pw, why), 0);
+	                     secret_len(line) - 1, &r, pw, why),
+	    0);
 	assert_int_equal(secret_len(pw), sizeof(all));
 	assert_memory_equal(secret_data(pw), all, sizeof(all));
 	assert_int_equal(r.service_len, 5);
 	assert_memory_equal(r.addr, "unknown", 7);
 	/* Over the line limit. */
-	assert_int_equal(auth_proto_request_parse(secret_data(line),
-			     AUTH_LINE_MAX + 1, &r, pw, why), -1);
+	assert_int_equal(auth_proto_request_parse(
+	                     secret_data(line), AUTH_LINE_MAX + 1, &r, pw, why),
+	    -1);
 	secret_free(&line);
 	secret_free(&pw);
 	str_free(&why);
@@ -184,30 +191,31 @@ test_answers(void **state)
 	struct str *out = str_new(512), *reason = str_new(512);
 	enum auth_answer a;
 
-	assert_int_equal(auth_proto_answer_format(AUTH_ANSWER_OK, NULL, out),
+	assert_int_equal(
+	    auth_proto_answer_format(AUTH_ANSWER_OK, NULL, out), 0);
+	assert_int_equal(
+	    auth_proto_answer_format(AUTH_ANSWER_FAIL, NULL, out), 0);
+	assert_int_equal(
+	    auth_proto_answer_format(AUTH_ANSWER_TEMP, "table\nbroken", out),
 	    0);
-	assert_int_equal(auth_proto_answer_format(AUTH_ANSWER_FAIL, NULL, out),
-	    0);
-	assert_int_equal(auth_proto_answer_format(AUTH_ANSWER_TEMP,
-			     "table\nbroken", out), 0);
-	assert_int_equal(auth_proto_answer_format(AUTH_ANSWER_TEMP, "", out),
-	    0);
-	assert_string_equal(str_c(out),
-	    "OK\nFAIL\nTEMP table?broken\nTEMP unavailable\n");
+	assert_int_equal(
+	    auth_proto_answer_format(AUTH_ANSWER_TEMP, "", out), 0);
+	assert_string_equal(
+	    str_c(out), "OK\nFAIL\nTEMP table?broken\nTEMP unavailable\n");
 	assert_int_equal(auth_proto_answer_parse(u8("OK"), 2, &a, reason), 0);
 	assert_int_equal(a, AUTH_ANSWER_OK);
-	assert_int_equal(auth_proto_answer_parse(u8("FAIL"), 4, &a, reason),
-	    0);
+	assert_int_equal(auth_proto_answer_parse(u8("FAIL"), 4, &a, reason), 0);
 	assert_int_equal(a, AUTH_ANSWER_FAIL);
-	assert_int_equal(auth_proto_answer_parse(u8("TEMP why"), 8, &a,
-			     reason), 0);
+	assert_int_equal(
+	    auth_proto_answer_parse(u8("TEMP why"), 8, &a, reason), 0);
 	assert_int_equal(a, AUTH_ANSWER_TEMP);
 	assert_string_equal(str_c(reason), "why");
-	const char *bad[] = { "", "ok", "OK ", "FAILED", "TEMP", "TEMP ",
-		"TEMP \x01", "YES" };
+	const char *bad[] = {
+	    "", "ok", "OK ", "FAILED", "TEMP", "TEMP ", "TEMP \x01", "YES"};
 	for (size_t i = 0; i < FCT_NELEM(bad); i++)
-		assert_int_equal(auth_proto_answer_parse(u8(bad[i]),
-				     strlen(bad[i]), &a, NULL), -1);
+		assert_int_equal(auth_proto_answer_parse(
+		                     u8(bad[i]), strlen(bad[i]), &a, NULL),
+		    -1);
 	str_free(&out);
 	str_free(&reason);
 }
@@ -248,7 +256,7 @@ test_penalty(void **state)
 	assert_null(p);
 
 	/* Delays: 0, 0, base, 2 base, 4 base ... capped. */
-	const uint64_t want[] = { 0, 0, 1, 2, 4, 8, 15, 15 };
+	const uint64_t want[] = {0, 0, 1, 2, 4, 8, 15, 15};
 	for (unsigned n = 0; n < FCT_NELEM(want); n++)
 		assert_int_equal(penalty_delay(n, 1, 15), want[n]);
 	assert_int_equal(penalty_delay(100, 3, 60), 60);
@@ -258,8 +266,15 @@ test_penalty(void **state)
 
 /* ---- auth_client against a fake service ---- */
 
-enum fake_mode { FAKE_OK, FAKE_FAIL, FAKE_TEMP, FAKE_GARBAGE, FAKE_CLOSE, FAKE_SILENT,
-	FAKE_SLOW };
+enum fake_mode {
+	FAKE_OK,
+	FAKE_FAIL,
+	FAKE_TEMP,
+	FAKE_GARBAGE,
+	FAKE_CLOSE,
+	FAKE_SILENT,
+	FAKE_SLOW
+};
 
 struct fake {
 	struct event_loop *loop;
@@ -313,8 +328,8 @@ fake_conn(struct event_loop *loop, int fd, unsigned ev, void *arg)
 	case FAKE_SILENT:
 		return;
 	}
-	assert_true(send(fd, ans, strlen(ans), MSG_NOSIGNAL) ==
-	    (ssize_t)strlen(ans));
+	assert_true(
+	    send(fd, ans, strlen(ans), MSG_NOSIGNAL) == (ssize_t)strlen(ans));
 }
 
 static void
@@ -344,19 +359,18 @@ done(enum auth_result r, const char *why, void *arg)
 	res->calls++;
 	res->r = r;
 	snprintf(res->why, sizeof(res->why), "%s", why);
-	event_stop(res->loop);
 }
 
 static struct result
-run_one(struct fake *f, enum fake_mode mode, const char *path,
-    const char *user, const char *pw, uint64_t timeout_ms)
+run_one(struct fake *f, enum fake_mode mode, const char *path, const char *user,
+    const char *pw, uint64_t timeout_ms)
 {
-	struct result res = { .loop = f->loop };
+	struct result res = {.loop = f->loop};
 	struct auth_client_req *req;
 
 	f->mode = mode;
-	req = auth_client_start(f->loop, path, timeout_ms, "smtpd",
-	    "192.0.2.1", user, strlen(user), pw, strlen(pw), done, &res);
+	req = auth_client_start(f->loop, path, timeout_ms, "smtpd", "192.0.2.1",
+	    user, strlen(user), pw, strlen(pw), done, &res);
 	assert_non_null(req);
 	/* Never a call back from inside start. */
 	assert_int_equal(res.calls, 0);
@@ -374,7 +388,7 @@ run_one(struct fake *f, enum fake_mode mode, const char *path,
 static void
 test_client(void **state)
 {
-	struct fake f = { .cfd = -1 };
+	struct fake f = {.cfd = -1};
 	struct str *why = str_new(256);
 	struct result r;
 
@@ -382,19 +396,20 @@ test_client(void **state)
 	f.lfd = sock_listen_unix(sockpath, SOCK_STREAM, 0600, why);
 	assert_true(f.lfd >= 0);
 	assert_int_equal(fd_set_nonblock(f.lfd, true), 0);
-	assert_int_equal(event_fd_add(f.loop, f.lfd, EV_READ, fake_accept, &f),
-	    0);
+	assert_int_equal(
+	    event_fd_add(f.loop, f.lfd, EV_READ, fake_accept, &f), 0);
 
 	r = run_one(&f, FAKE_OK, sockpath, "ann@example.test", "pw", 10000);
 	assert_int_equal(r.r, AUTH_RESULT_OK);
 	assert_string_equal(f.got, "AUTH smtpd 192.0.2.1 ann@example.test "
-				   "cHc=\n");
+	                           "cHc=\n");
 	r = run_one(&f, FAKE_FAIL, sockpath, "ann@example.test", "pw", 10000);
 	assert_int_equal(r.r, AUTH_RESULT_FAIL);
 	r = run_one(&f, FAKE_TEMP, sockpath, "ann@example.test", "pw", 10000);
 	assert_int_equal(r.r, AUTH_RESULT_UNAVAILABLE);
 	assert_non_null(strstr(r.why, "table lookup failed"));
-	r = run_one(&f, FAKE_GARBAGE, sockpath, "ann@example.test", "pw", 10000);
+	r = run_one(
+	    &f, FAKE_GARBAGE, sockpath, "ann@example.test", "pw", 10000);
 	assert_int_equal(r.r, AUTH_RESULT_UNAVAILABLE);
 	assert_non_null(strstr(r.why, "garbled"));
 	r = run_one(&f, FAKE_CLOSE, sockpath, "ann@example.test", "pw", 10000);
@@ -419,7 +434,7 @@ test_client(void **state)
 	assert_non_null(strstr(r.why, "No such file"));
 
 	/* Cancelled: never called back. */
-	struct result res = { .loop = f.loop };
+	struct result res = {.loop = f.loop};
 	struct auth_client_req *req = auth_client_start(f.loop, sockpath, 50,
 	    "smtpd", "192.0.2.1", "ann@example.test", 16, "pw", 2, done, &res);
 	auth_client_cancel(&req);
@@ -432,8 +447,8 @@ test_client(void **state)
 		close(f.cfd);
 
 	assert_string_equal(auth_result_name(AUTH_RESULT_OK), "ok");
-	assert_string_equal(auth_result_name(AUTH_RESULT_UNAVAILABLE),
-	    "unavailable");
+	assert_string_equal(
+	    auth_result_name(AUTH_RESULT_UNAVAILABLE), "unavailable");
 	event_fd_del(f.loop, f.lfd);
 	close(f.lfd);
 	event_free(&f.loop);
@@ -444,11 +459,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_format),
-		cmocka_unit_test(test_request_parse),
-		cmocka_unit_test(test_answers),
-		cmocka_unit_test(test_penalty),
-		cmocka_unit_test(test_client),
+	    cmocka_unit_test(test_request_format),
+	    cmocka_unit_test(test_request_parse),
+	    cmocka_unit_test(test_answers),
+	    cmocka_unit_test(test_penalty),
+	    cmocka_unit_test(test_client),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -100,25 +100,25 @@ setup(void **state)
 		goto out;
 	}
 	if (build("users",
-		"ann@example.test\n"
-		"bob@example.test quota=5m\n"
-		"off@example.test enabled=no\n"
-		"six@example.test\n"
-		"blow@example.test\n"
-		"bad@example.test\n"
-		"nopw@example.test\n",
-		MAP_FORMAT_USERS, users_ref) < 0)
+	        "ann@example.test\n"
+	        "bob@example.test quota=5m\n"
+	        "off@example.test enabled=no\n"
+	        "six@example.test\n"
+	        "blow@example.test\n"
+	        "bad@example.test\n"
+	        "nopw@example.test\n",
+	        MAP_FORMAT_USERS, users_ref) < 0)
 		goto out;
 	if (str_appendf(text,
-		"ann@example.test %s\n"
-		"Bob@Example.Test %s\n"
-		"off@example.test %s\n"
-		"six@example.test %s\n"
-		"blow@example.test %s\n"
-		"bad@example.test $y$nonsense\n"
-		"ghost@example.test %s\n",
-		str_c(hash_y), str_c(hash_y), str_c(hash_y), str_c(hash_6),
-		str_c(hash_2b), str_c(hash_y)) < 0 ||
+	        "ann@example.test %s\n"
+	        "Bob@Example.Test %s\n"
+	        "off@example.test %s\n"
+	        "six@example.test %s\n"
+	        "blow@example.test %s\n"
+	        "bad@example.test $y$nonsense\n"
+	        "ghost@example.test %s\n",
+	        str_c(hash_y), str_c(hash_y), str_c(hash_y), str_c(hash_6),
+	        str_c(hash_2b), str_c(hash_y)) < 0 ||
 	    build("passwd", str_c(text), MAP_FORMAT_TABLE, passwd_ref) < 0)
 		goto out;
 	rc = 0;
@@ -177,7 +177,7 @@ test_verify(void **state)
 	assert_int_equal(passwd_verify("right", 5, "$y$nonsense"), -1);
 	assert_int_equal(passwd_verify("right", 5, ""), -1);
 	assert_int_equal(passwd_verify("right", 5, "plain"), -1);
-	assert_int_equal(passwd_verify("x", 1, "$1$abc$def"), -1); /* md5 */
+	assert_int_equal(passwd_verify("x", 1, "$1$abc$def"), -1);    /* md5 */
 	assert_int_equal(passwd_verify("x", 1, "abJnggxhB/yWI"), -1); /* DES */
 }
 
@@ -211,12 +211,12 @@ test_hash_check(void **state)
 			fail_msg("\"%s\"", cases[i].in);
 		assert_true(str_len(why) > 0);
 	}
-	assert_int_equal(passwd_hash_check(str_c(hash_y), str_len(hash_y),
-			     why), 0);
-	assert_int_equal(passwd_hash_check(str_c(hash_6), str_len(hash_6),
-			     why), 0);
-	assert_int_equal(passwd_hash_check(str_c(hash_2b), str_len(hash_2b),
-			     why), 0);
+	assert_int_equal(
+	    passwd_hash_check(str_c(hash_y), str_len(hash_y), why), 0);
+	assert_int_equal(
+	    passwd_hash_check(str_c(hash_6), str_len(hash_6), why), 0);
+	assert_int_equal(
+	    passwd_hash_check(str_c(hash_2b), str_len(hash_2b), why), 0);
 	/* Length: limit - 1 is refused by crypt's syntax, limit by size. */
 	char *longh = malloc(PASSWD_HASH_MAX + 2);
 	memset(longh, 'a', PASSWD_HASH_MAX + 1);
@@ -237,24 +237,23 @@ test_lookup(void **state)
 	bool bad;
 
 	assert_non_null(m);
-	assert_int_equal(passwd_lookup(m, "ann@example.test", 16, h, &bad,
-			     why), MAP_FOUND);
+	assert_int_equal(
+	    passwd_lookup(m, "ann@example.test", 16, h, &bad, why), MAP_FOUND);
 	assert_false(bad);
 	assert_string_equal(str_c(h), str_c(hash_y));
 	str_clear(h);
 	/* Keys are folded: any case finds the entry. */
-	assert_int_equal(passwd_lookup(m, "BOB@example.TEST", 16, h, &bad,
-			     why), MAP_FOUND);
+	assert_int_equal(
+	    passwd_lookup(m, "BOB@example.TEST", 16, h, &bad, why), MAP_FOUND);
 	assert_string_equal(str_c(h), str_c(hash_y));
 	str_clear(h);
-	assert_int_equal(passwd_lookup(m, "bad@example.test", 16, h, &bad,
-			     why), MAP_FOUND);
+	assert_int_equal(
+	    passwd_lookup(m, "bad@example.test", 16, h, &bad, why), MAP_FOUND);
 	assert_true(bad);
 	assert_int_equal(str_len(h), 0);
-	assert_int_equal(passwd_lookup(m, "zed@example.test", 16, h, &bad,
-			     why), MAP_NOTFOUND);
-	assert_int_equal(passwd_lookup(m, "", 0, h, &bad, why),
+	assert_int_equal(passwd_lookup(m, "zed@example.test", 16, h, &bad, why),
 	    MAP_NOTFOUND);
+	assert_int_equal(passwd_lookup(m, "", 0, h, &bad, why), MAP_NOTFOUND);
 	map_close(&m);
 	str_free(&h);
 	str_free(&why);
@@ -309,9 +308,10 @@ test_check(void **state)
 	}
 	/* A password with a NUL never matches. */
 	enum passwd_reason reason;
-	assert_int_equal(passwd_check(users, pw, str_c(dummy),
-			     "ann@example.test", 16, "right\0", 6, &reason,
-			     why), PASSWD_FAIL);
+	assert_int_equal(
+	    passwd_check(users, pw, str_c(dummy), "ann@example.test", 16,
+	        "right\0", 6, &reason, why),
+	    PASSWD_FAIL);
 	map_close(&users);
 	map_close(&pw);
 	str_free(&why);
@@ -328,19 +328,19 @@ test_rebuilt_table_is_seen(void **state)
 	char ref[400];
 
 	assert_int_equal(passwd_check(users, pw, str_c(dummy),
-			     "ann@example.test", 16, "right", 5, &reason, why),
+	                     "ann@example.test", 16, "right", 5, &reason, why),
 	    PASSWD_OK);
 	/* A new password, compiled over the open table. */
 	assert_int_equal(passwd_hash_make("new", 3, NULL, h, why), 0);
-	assert_int_equal(str_appendf(text, "ann@example.test %s\n", str_c(h)),
-	    0);
-	assert_int_equal(build("passwd", str_c(text), MAP_FORMAT_TABLE, ref),
-	    0);
+	assert_int_equal(
+	    str_appendf(text, "ann@example.test %s\n", str_c(h)), 0);
+	assert_int_equal(
+	    build("passwd", str_c(text), MAP_FORMAT_TABLE, ref), 0);
 	assert_int_equal(passwd_check(users, pw, str_c(dummy),
-			     "ann@example.test", 16, "right", 5, &reason, why),
+	                     "ann@example.test", 16, "right", 5, &reason, why),
 	    PASSWD_FAIL);
 	assert_int_equal(passwd_check(users, pw, str_c(dummy),
-			     "ann@example.test", 16, "new", 3, &reason, why),
+	                     "ann@example.test", 16, "new", 3, &reason, why),
 	    PASSWD_OK);
 	map_close(&users);
 	map_close(&pw);
@@ -353,12 +353,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hash_make),
-		cmocka_unit_test(test_verify),
-		cmocka_unit_test(test_hash_check),
-		cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_rebuilt_table_is_seen),
+	    cmocka_unit_test(test_hash_make),
+	    cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_hash_check),
+	    cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_rebuilt_table_is_seen),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

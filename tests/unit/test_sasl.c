@@ -63,8 +63,8 @@ test_base64_decode(void **state)
 
 	for (size_t i = 0; i < FCT_NELEM(cases); i++) {
 		size_t n = 999;
-		int rc = base64_decode(u8(cases[i].in), strlen(cases[i].in),
-		    out, sizeof(out), &n);
+		int rc = base64_decode(
+		    u8(cases[i].in), strlen(cases[i].in), out, sizeof(out), &n);
 		if (rc != cases[i].rc)
 			fail_msg("\"%s\": rc %d", cases[i].in, rc);
 		if (rc == 0) {
@@ -74,8 +74,8 @@ test_base64_decode(void **state)
 	}
 	/* A NUL inside the text is not base64. */
 	size_t n;
-	assert_int_equal(base64_decode(u8("QU\0D"), 4, out, sizeof(out), &n),
-	    -1);
+	assert_int_equal(
+	    base64_decode(u8("QU\0D"), 4, out, sizeof(out), &n), -1);
 	/* Capacity: limit - 1, limit, limit + 1. */
 	assert_int_equal(base64_decode(u8("QUJD"), 4, out, 2, &n), -1);
 	assert_int_equal(base64_decode(u8("QUJD"), 4, out, 3, &n), 0);
@@ -201,7 +201,7 @@ static void
 test_plain_limits(void **state)
 {
 	/* authcid and password: limit - 1, limit, limit + 1. */
-	size_t sizes[] = { SASL_ID_MAX - 1, SASL_ID_MAX, SASL_ID_MAX + 1 };
+	size_t sizes[] = {SASL_ID_MAX - 1, SASL_ID_MAX, SASL_ID_MAX + 1};
 	char *msg = malloc(2 * SASL_PASS_MAX + 16);
 
 	for (size_t i = 0; i < FCT_NELEM(sizes); i++) {
@@ -217,8 +217,7 @@ test_plain_limits(void **state)
 		    sasl_plain_parse(u8(msg), n, &cid, &cl, &pw, &pl),
 		    sizes[i] <= SASL_ID_MAX ? SASL_DONE : SASL_ERR_DECODE);
 	}
-	size_t psizes[] = { SASL_PASS_MAX - 1, SASL_PASS_MAX,
-		SASL_PASS_MAX + 1 };
+	size_t psizes[] = {SASL_PASS_MAX - 1, SASL_PASS_MAX, SASL_PASS_MAX + 1};
 	for (size_t i = 0; i < FCT_NELEM(psizes); i++) {
 		const uint8_t *cid, *pw;
 		size_t cl, pl, n = 0;
@@ -241,8 +240,8 @@ test_plain_initial(void **state)
 	struct sasl *s = sasl_new(SASL_MECH_PLAIN);
 	size_t n;
 
-	assert_int_equal(sasl_start(s, str_data(ir), str_len(ir), true),
-	    SASL_DONE);
+	assert_int_equal(
+	    sasl_start(s, str_data(ir), str_len(ir), true), SASL_DONE);
 	assert_string_equal(sasl_authcid(s, &n), "demo@example.test");
 	assert_int_equal(n, 17);
 	assert_string_equal(sasl_passwd(s, &n), "s3cret");
@@ -261,8 +260,8 @@ test_plain_challenge(void **state)
 
 	assert_int_equal(sasl_start(s, NULL, 0, false), SASL_CONTINUE);
 	assert_string_equal(sasl_challenge(s), "");
-	assert_int_equal(sasl_step(s, str_data(resp), str_len(resp)),
-	    SASL_DONE);
+	assert_int_equal(
+	    sasl_step(s, str_data(resp), str_len(resp)), SASL_DONE);
 	assert_string_equal(sasl_authcid(s, NULL), "demo");
 	assert_string_equal(sasl_passwd(s, NULL), "pw");
 	sasl_free(&s);
@@ -328,8 +327,8 @@ test_exchanges(void **state)
 		const struct step_case *c = &cases[i];
 		struct sasl *s = sasl_new(c->mech);
 		const char *ini = c->initial ? c->initial : "";
-		enum sasl_result r = sasl_start(s, u8(ini), strlen(ini),
-		    c->has_initial);
+		enum sasl_result r =
+		    sasl_start(s, u8(ini), strlen(ini), c->has_initial);
 		size_t k = 0;
 
 		for (;;) {
@@ -341,9 +340,8 @@ test_exchanges(void **state)
 			if (c->mech == SASL_MECH_LOGIN)
 				assert_string_equal(sasl_challenge(s),
 				    k == 0 && !c->has_initial ? "VXNlcm5hbWU6"
-							       : "UGFzc3dvcmQ6");
-			r = sasl_step(s, u8(c->lines[k]),
-			    strlen(c->lines[k]));
+				                              : "UGFzc3dvcmQ6");
+			r = sasl_step(s, u8(c->lines[k]), strlen(c->lines[k]));
 			k++;
 		}
 		if (r == SASL_DONE) {
@@ -360,8 +358,8 @@ static void
 test_line_limit(void **state)
 {
 	/* A response line of limit - 1, limit and limit + 1 bytes. */
-	size_t sizes[] = { SASL_LINE_MAX - 4, SASL_LINE_MAX,
-		SASL_LINE_MAX + 1, SASL_LINE_MAX + 4 };
+	size_t sizes[] = {SASL_LINE_MAX - 4, SASL_LINE_MAX, SASL_LINE_MAX + 1,
+	    SASL_LINE_MAX + 4};
 	uint8_t *line = malloc(SASL_LINE_MAX + 8);
 
 	for (size_t i = 0; i < FCT_NELEM(sizes); i++) {
@@ -381,8 +379,8 @@ test_line_limit(void **state)
 	/* The initial response has the same limit. */
 	struct sasl *s = sasl_new(SASL_MECH_PLAIN);
 	memset(line, 'A', SASL_LINE_MAX + 4);
-	assert_int_equal(sasl_start(s, line, SASL_LINE_MAX + 4, true),
-	    SASL_ERR_TOOLONG);
+	assert_int_equal(
+	    sasl_start(s, line, SASL_LINE_MAX + 4, true), SASL_ERR_TOOLONG);
 	sasl_free(&s);
 	free(line);
 }
@@ -391,15 +389,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64_decode),
-		cmocka_unit_test(test_base64_round_trip),
-		cmocka_unit_test(test_mech),
-		cmocka_unit_test(test_plain_parse),
-		cmocka_unit_test(test_plain_limits),
-		cmocka_unit_test(test_plain_initial),
-		cmocka_unit_test(test_plain_challenge),
-		cmocka_unit_test(test_exchanges),
-		cmocka_unit_test(test_line_limit),
+	    cmocka_unit_test(test_base64_decode),
+	    cmocka_unit_test(test_base64_round_trip),
+	    cmocka_unit_test(test_mech),
+	    cmocka_unit_test(test_plain_parse),
+	    cmocka_unit_test(test_plain_limits),
+	    cmocka_unit_test(test_plain_initial),
+	    cmocka_unit_test(test_plain_challenge),
+	    cmocka_unit_test(test_exchanges),
+	    cmocka_unit_test(test_line_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

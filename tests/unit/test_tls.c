@@ -32,8 +32,8 @@
 #include "lib/tls.h"
 
 static char tmpdir[] = "/var/tmp/facteur-test-tls.XXXXXX";
-static char cert[256], key[256];	   /* good, 10 years */
-static char cert2[256], key2[256];	   /* another pair */
+static char cert[256], key[256];           /* good, 10 years */
+static char cert2[256], key2[256];         /* another pair */
 static char cert_soon[256], key_soon[256]; /* expires in 7 days */
 static char cert_old[256], key_old[256];   /* expired */
 
@@ -145,7 +145,8 @@ test_server_load(void **state)
 	snprintf(combined, sizeof(combined), "%s/combined.pem", tmpdir);
 	write_text(garbage,
 	    "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
-	    "-----END CERTIFICATE-----\n", 0644);
+	    "-----END CERTIFICATE-----\n",
+	    0644);
 	write_text(empty, "", 0644);
 	{
 		/* key and certificate in one file */
@@ -176,23 +177,23 @@ test_server_load(void **state)
 		assert_int_equal(fclose(o), 0);
 	}
 	const struct load_case cases[] = {
-		{ "good", cert, key, "" },
-		{ "combined file", combined, NULL, "" },
-		{ "combined, key named", combined, combined, "" },
-		{ "missing cert", missing, key, missing },
-		{ "missing key", cert, missing, missing },
-		{ "garbage cert", garbage, key, garbage },
-		{ "empty cert", empty, key, "no PEM certificate" },
-		{ "key file as cert", keyonly, key, "no PEM certificate" },
-		{ "cert file as key", cert, cert, "no PEM private key" },
-		{ "mismatch", cert, key2, "does not match" },
-		{ "a folder", tmpdir, key, "not a regular file" },
+	    {"good", cert, key, ""},
+	    {"combined file", combined, NULL, ""},
+	    {"combined, key named", combined, combined, ""},
+	    {"missing cert", missing, key, missing},
+	    {"missing key", cert, missing, missing},
+	    {"garbage cert", garbage, key, garbage},
+	    {"empty cert", empty, key, "no PEM certificate"},
+	    {"key file as cert", keyonly, key, "no PEM certificate"},
+	    {"cert file as key", cert, cert, "no PEM private key"},
+	    {"mismatch", cert, key2, "does not match"},
+	    {"a folder", tmpdir, key, "not a regular file"},
 	};
 
 	for (size_t i = 0; i < FCT_NELEM(cases); i++) {
 		struct str *why = str_new(2048);
-		struct tls_ctx *c = tls_server_new(cases[i].cert, cases[i].key,
-		    why);
+		struct tls_ctx *c =
+		    tls_server_new(cases[i].cert, cases[i].key, why);
 
 		if (cases[i].want[0] == '\0') {
 			if (c == NULL)
@@ -238,8 +239,7 @@ test_check_files(void **state)
 
 	/* The same good certificate, seen 3645 days later. */
 	d = diag_new();
-	assert_int_equal(
-	    tls_check_files(cert, key, now + 3645 * 86400L, d), 0);
+	assert_int_equal(tls_check_files(cert, key, now + 3645 * 86400L, d), 0);
 	assert_int_equal(diag_warnings(d), 1);
 	assert_non_null(strstr(diag_text(d), "expires in"));
 	diag_free(&d);
@@ -291,7 +291,7 @@ duo_open(struct duo *d)
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX,
-			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+	                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
 	    0);
 	d->srv = conn_new(sv[0]);
 	d->cli = conn_new(sv[1]);
@@ -348,7 +348,7 @@ read_all(struct conn *c, char *buf, size_t n)
 static struct tls_ctx *
 client_ctx(bool verify, const char *ca)
 {
-	struct tls_client_opts o = { .ca_file = ca, .verify = verify };
+	struct tls_client_opts o = {.ca_file = ca, .verify = verify};
 	struct str *why = str_new(1024);
 	struct tls_ctx *c = tls_client_new(&o, why);
 
@@ -526,7 +526,7 @@ test_verification(void **state)
 static void
 wait_fd(int fd, short ev)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 
 	(void)poll(&p, 1, 10000);
 }
@@ -573,12 +573,12 @@ test_protocol_floor(void **state)
 		bool ok;
 		const char *want;
 	} cases[] = {
-		{ TLS1_VERSION, false, NULL },
-		{ TLS1_1_VERSION, false, NULL },
-		{ TLS1_2_VERSION, true,
-		    "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 "
-		    "(256/256 bits)" },
-		{ TLS1_3_VERSION, true, "TLSv1.3 with cipher" },
+	    {TLS1_VERSION, false, NULL},
+	    {TLS1_1_VERSION, false, NULL},
+	    {TLS1_2_VERSION, true,
+	        "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 "
+	        "(256/256 bits)"},
+	    {TLS1_3_VERSION, true, "TLSv1.3 with cipher"},
 	};
 
 	for (size_t i = 0; i < FCT_NELEM(cases); i++) {
@@ -586,16 +586,16 @@ test_protocol_floor(void **state)
 		pid_t pid;
 		int st;
 
-		assert_int_equal(socketpair(AF_UNIX,
-				     SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
-		    0);
+		assert_int_equal(
+		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 		/* The client runs in a child: both ends make progress. */
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			close(sv[0]);
 			_exit(raw_client(sv[1], cases[i].version, NULL) == 0
-				? 0 : 1);
+			          ? 0
+			          : 1);
 		}
 		close(sv[1]);
 		struct conn *c = conn_new(sv[0]);
@@ -606,7 +606,8 @@ test_protocol_floor(void **state)
 			r = conn_handshake(c, why);
 			if (r == CONN_HS_DONE || r == CONN_HS_ERROR)
 				break;
-			wait_fd(sv[0], r == CONN_HS_WANT_READ ? POLLIN : POLLOUT);
+			wait_fd(
+			    sv[0], r == CONN_HS_WANT_READ ? POLLIN : POLLOUT);
 		}
 		if (cases[i].ok) {
 			if (r != CONN_HS_DONE)
@@ -615,7 +616,7 @@ test_protocol_floor(void **state)
 			str_clear(info);
 			assert_int_equal(conn_tls_describe(c, info), 0);
 			if (strncmp(str_c(info), cases[i].want,
-				strlen(cases[i].want)) != 0)
+			        strlen(cases[i].want)) != 0)
 				fail_msg("got \"%s\"", str_c(info));
 		} else {
 			assert_int_equal(r, CONN_HS_ERROR);
@@ -652,8 +653,8 @@ test_plaintext_instead_of_handshake(void **state)
 	 */
 	duo_open(&d);
 	assert_int_equal(conn_starttls_server(d.srv, s, why), 0);
-	assert_int_equal(conn_write(d.cli, "RSET\r\nMAIL FROM:<a@b>\r\n", 23),
-	    23);
+	assert_int_equal(
+	    conn_write(d.cli, "RSET\r\nMAIL FROM:<a@b>\r\n", 23), 23);
 	for (int i = 0; i < 10 && r != CONN_HS_ERROR; i++)
 		r = conn_handshake(d.srv, why);
 	assert_int_equal(r, CONN_HS_ERROR);
@@ -692,7 +693,7 @@ test_partial_writes(void **state)
 
 	duo_open(&d);
 	assert_int_equal(setsockopt(conn_fd(d.srv), SOL_SOCKET, SO_SNDBUF,
-			     &bufsz, sizeof(bufsz)),
+	                     &bufsz, sizeof(bufsz)),
 	    0);
 	assert_int_equal(conn_starttls_server(d.srv, s, why), 0);
 	assert_int_equal(conn_starttls_client(d.cli, c, HOST, why), 0);
@@ -707,8 +708,8 @@ test_partial_writes(void **state)
 	bool blocked = false;
 	while (str_len(out) > 0 || got < total) {
 		if (str_len(out) > 0) {
-			ssize_t n = conn_write(d.srv, str_data(out),
-			    str_len(out));
+			ssize_t n =
+			    conn_write(d.srv, str_data(out), str_len(out));
 			if (n > 0)
 				str_consume(out, (size_t)n);
 			else {
@@ -717,8 +718,8 @@ test_partial_writes(void **state)
 				blocked = true;
 			}
 		}
-		ssize_t r = conn_read(d.cli, in + got, 1000 < total - got
-			? 1000 : total - got);
+		ssize_t r = conn_read(
+		    d.cli, in + got, 1000 < total - got ? 1000 : total - got);
 		if (r > 0)
 			got += (size_t)r;
 	}
@@ -738,15 +739,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_selfsigned),
-		cmocka_unit_test(test_server_load),
-		cmocka_unit_test(test_check_files),
-		cmocka_unit_test(test_handshake),
-		cmocka_unit_test(test_resumption),
-		cmocka_unit_test(test_verification),
-		cmocka_unit_test(test_protocol_floor),
-		cmocka_unit_test(test_plaintext_instead_of_handshake),
-		cmocka_unit_test(test_partial_writes),
+	    cmocka_unit_test(test_selfsigned),
+	    cmocka_unit_test(test_server_load),
+	    cmocka_unit_test(test_check_files),
+	    cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_resumption),
+	    cmocka_unit_test(test_verification),
+	    cmocka_unit_test(test_protocol_floor),
+	    cmocka_unit_test(test_plaintext_instead_of_handshake),
+	    cmocka_unit_test(test_partial_writes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
