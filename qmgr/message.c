@@ -207,6 +207,7 @@ msg_job_reply(struct qmgr *qm, struct qjob *job,
 	size_t *mark = x_calloc(rp->n + 1, sizeof(*mark)), nmark = 0;
 	char child[QUEUE_ID_SIZE];
 	struct log_esc e;
+	enum status st;
 
 	for (size_t k = 0; k < rp->n && !m->deleted; k++) {
 		const struct deliver_status *s = &rp->v[k];
@@ -229,8 +230,9 @@ msg_job_reply(struct qmgr *qm, struct qjob *job,
 			break;
 		case DELIVER_FORWARD:
 			str_clear(why);
-			if (notice_forward(qm, m, i, s->forward, s->nforward,
-				child, why) == STATUS_OK) {
+			st = notice_forward(qm, m, i, s->forward, s->nforward,
+			    child, why);
+			if (st == STATUS_OK) {
 				log_info("%s: forwarded for <%s> as %s "
 					 "(%zu recipient%s)",
 				    m->id,
@@ -240,6 +242,13 @@ msg_job_reply(struct qmgr *qm, struct qjob *job,
 				rcpt_set(m, i, QR_BUSY, s->dsn, s->relay,
 				    s->text);
 				mark[nmark++] = i;
+			} else if (st == STATUS_PERM) {
+				/* Never going to fit: the sender hears of it. */
+				log_warn("%s: cannot queue forwarded message: "
+					 "%s", m->id, str_c(why));
+				rcpt_set(m, i, QR_BOUNCE, "5.3.0", "none",
+				    "cannot queue forwarded message");
+				log_own(m, i, "bounced");
 			} else {
 				log_warn("%s: cannot queue forwarded message: "
 					 "%s", m->id, str_c(why));
@@ -310,6 +319,7 @@ notify_failures(struct qmgr *qm, struct qmsg *m, size_t *mark,
 	bool null_sender = m->env.sender[0] == '\0';
 	const char *to = null_sender ? qm->postmaster : m->env.sender;
 	char nid[QUEUE_ID_SIZE];
+	enum status st;
 
 	*nmark += collect(m, QR_BOUNCE, QUEUE_NOTIFY_FAILURE, false,
 	    mark + *nmark);
@@ -319,8 +329,12 @@ notify_failures(struct qmgr *qm, struct qmsg *m, size_t *mark,
 		/* A bounce of a bounce of a bounce: never loop. */
 		log_info("%s: undeliverable postmaster notification "
 			 "discarded", m->id);
-	} else if (notice_dsn(qm, m, DSN_ACTION_FAILED, tmp, n, to,
-		       null_sender, nid, why) != STATUS_OK) {
+	} else if ((st = notice_dsn(qm, m, DSN_ACTION_FAILED, tmp, n, to,
+			null_sender, nid, why)) == STATUS_PERM) {
+		/* No retry can make it: settle them without a notice. */
+		log_err("%s: cannot compose non-delivery notification: %s",
+		    m->id, str_c(why));
+	} else if (st != STATUS_OK) {
 		log_warn("%s: cannot queue non-delivery notification: %s",
 		    m->id, str_c(why));
 		for (size_t k = 0; k < n; k++)
