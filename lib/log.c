@@ -188,3 +188,23 @@ log_escape_str(struct log_esc *e, const char *text)
 {
 	return log_escape(e, text, strlen(text));
 }
+
+void
+log_fmt_delay(char *buf, size_t size, uint64_t us)
+{
+	unsigned long long s = us / 1000000;
+	unsigned long frac = (unsigned long)(us % 1000000);
+
+	if (s > 9 || (s > 0 && frac < 10000))
+		snprintf(buf, size, "%llu", s);
+	else if (s > 0)
+		snprintf(buf, size, "%llu.%02lu", s, frac / 10000);
+	else if (frac >= 100000)
+		snprintf(buf, size, "0.%lu", frac / 100000);
+	else if (frac >= 10000)
+		snprintf(buf, size, "0.0%lu", frac / 10000);
+	else if (frac >= 1000)
+		snprintf(buf, size, "0.00%lu", frac / 1000);
+	else
+		snprintf(buf, size, "0");
+}

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/util.h"
 
@@ -57,6 +58,14 @@ FCT_PRINTF(1, 2) void log_warn(const char *fmt, ...);
 FCT_PRINTF(1, 2) void log_err(const char *fmt, ...);
 /* Only before the service loop starts (STYLE: no fatal after start-up). */
 FCT_PRINTF(1, 2) FCT_NORETURN void log_fatal(const char *fmt, ...);
+
+/*
+ * A duration as Postfix writes delay= and delays= (log_adhoc.c): whole
+ * seconds past 9 s, else at most two significant digits: "12", "1.25",
+ * "0.4", "0.03", "0.001", "0".
+ */
+#define LOG_DELAY_MAX 32
+void log_fmt_delay(char *buf, size_t size, uint64_t us);
 
 /*
  * Client text for the log: printable ASCII kept, everything else \xNN,

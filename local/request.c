@@ -66,30 +66,6 @@ src_read(void *ctx, uint64_t pos, void *buf, size_t len, size_t *n_r,
 	    queue_pread_fd, &s->fd, s->env, pos, buf, len, n_r, why);
 }
 
-/*
- * A duration as Postfix logs it (log_adhoc.c): whole seconds past 9 s,
- * else two digits at most: "12", "1.25", "0.4", "0.03", "0.001", "0".
- */
-static void
-fmt_delay(char *buf, size_t size, uint64_t us)
-{
-	unsigned long long s = us / 1000000;
-	unsigned long frac = (unsigned long)(us % 1000000);
-
-	if (s > 9 || (s > 0 && frac < 10000))
-		snprintf(buf, size, "%llu", s);
-	else if (s > 0)
-		snprintf(buf, size, "%llu.%02lu", s, frac / 10000);
-	else if (frac >= 100000)
-		snprintf(buf, size, "0.%lu", frac / 100000);
-	else if (frac >= 10000)
-		snprintf(buf, size, "0.0%lu", frac / 10000);
-	else if (frac >= 1000)
-		snprintf(buf, size, "0.00%lu", frac / 1000);
-	else
-		snprintf(buf, size, "0");
-}
-
 /* One Postfix-shaped line about one target of one recipient. */
 static void
 log_target(struct req *r, const char *to, const char *orig, const char *dsn,
@@ -100,9 +76,9 @@ log_target(struct req *r, const char *to, const char *orig, const char *dsn,
 	struct log_esc e1, e2, e3;
 	bool show_orig = orig != NULL && !ascii_strcaseeq(orig, to);
 
-	fmt_delay(total, sizeof(total), now > arr ? now - arr : 0);
-	fmt_delay(a, sizeof(a), r->t0_us > arr ? r->t0_us - arr : 0);
-	fmt_delay(d, sizeof(d), now > r->t0_us ? now - r->t0_us : 0);
+	log_fmt_delay(total, sizeof(total), now > arr ? now - arr : 0);
+	log_fmt_delay(a, sizeof(a), r->t0_us > arr ? r->t0_us - arr : 0);
+	log_fmt_delay(d, sizeof(d), now > r->t0_us ? now - r->t0_us : 0);
 	log_info("%s: to=<%s>%s%s%s, relay=" RELAY ", delay=%s, "
 	         "delays=%s/0/0/%s, dsn=%s, status=%s (%s)",
 	    r->rq.queue_id, log_escape_str(&e1, to),

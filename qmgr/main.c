@@ -48,27 +48,6 @@
 /* Names examined per turn at most (most may be deferred and not due). */
 #define EXAMINE_MAX (QMGR_LOAD_BATCH * 64)
 
-void
-qmgr_fmt_delay(char *buf, size_t size, uint64_t us)
-{
-	unsigned long long s = us / 1000000;
-	unsigned long frac = (unsigned long)(us % 1000000);
-
-	/* Postfix's log_adhoc.c: whole seconds past 9, else 2 digits. */
-	if (s > 9 || (s > 0 && frac < 10000))
-		snprintf(buf, size, "%llu", s);
-	else if (s > 0)
-		snprintf(buf, size, "%llu.%02lu", s, frac / 10000);
-	else if (frac >= 100000)
-		snprintf(buf, size, "0.%lu", frac / 100000);
-	else if (frac >= 10000)
-		snprintf(buf, size, "0.0%lu", frac / 10000);
-	else if (frac >= 1000)
-		snprintf(buf, size, "0.00%lu", frac / 1000);
-	else
-		snprintf(buf, size, "0");
-}
-
 /* A deferred file is due: its mtime is its next attempt. */
 static bool
 deferred_due(struct qmgr *qm, const char *id)

@@ -93,10 +93,10 @@ log_own(struct qmsg *m, size_t i, const char *status)
 	char total[32], a[32], b[32];
 	struct log_esc e1, e2;
 
-	qmgr_fmt_delay(total, sizeof(total), now > arr ? now - arr : 0);
-	qmgr_fmt_delay(a, sizeof(a), m->active_us > arr ? m->active_us - arr
+	log_fmt_delay(total, sizeof(total), now > arr ? now - arr : 0);
+	log_fmt_delay(a, sizeof(a), m->active_us > arr ? m->active_us - arr
 	    : 0);
-	qmgr_fmt_delay(b, sizeof(b), now > m->active_us ? now - m->active_us
+	log_fmt_delay(b, sizeof(b), now > m->active_us ? now - m->active_us
 	    : 0);
 	log_info("%s: to=<%s>, relay=none, delay=%s, delays=%s/%s/0/0, "
 		 "dsn=%s, status=%s (%s)",

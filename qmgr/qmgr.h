@@ -151,8 +151,6 @@ void qmgr_kick(struct qmgr *qm);
 /* Start (or restart) a scan of incoming/ or deferred/. */
 void qmgr_scan_incoming(struct qmgr *qm);
 void qmgr_scan_deferred(struct qmgr *qm, bool force);
-/* Postfix's delay=, delays=a/b/c/d text, for our own log lines. */
-void qmgr_fmt_delay(char *buf, size_t size, uint64_t us);
 
 /* scan.c: names of a folder, a few at a time, then again on request. */
 struct qscan *qscan_new(struct queue *q, enum queue_folder f);
