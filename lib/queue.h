@@ -113,6 +113,18 @@ FCT_MUST_CHECK int queue_move(struct queue *q, enum queue_folder from,
     enum queue_folder to, const char *id, struct str *why);
 
 /*
+ * The same rename without the folder fsyncs: the move itself may be lost
+ * in a crash, and the file is then found under its old name.  Only for
+ * moves between folders that recovery treats alike — incoming/, active/
+ * and deferred/ all lead back to a delivery attempt — so that losing the
+ * move loses nothing (qmgr's load and deferral; two fsyncs saved per
+ * message).  Never for hold/ or corrupt/, whose moves an administrator
+ * or a reader must be able to rely on.
+ */
+FCT_MUST_CHECK int queue_move_lazy(struct queue *q, enum queue_folder from,
+    enum queue_folder to, const char *id, struct str *why);
+
+/*
  * Move an unreadable file to corrupt/ and log it with reason (a warning,
  * or an error when the move itself fails).  Returns 0 or -1 with why.
  */

@@ -312,9 +312,16 @@ queue_file_open(struct queue *q, enum queue_folder f, const char *id, int flags,
 	return fd;
 }
 
-int
-queue_move(struct queue *q, enum queue_folder from, enum queue_folder to,
-    const char *id, struct str *why)
+static bool
+lazy_ok(enum queue_folder f)
+{
+	return f == QUEUE_INCOMING || f == QUEUE_ACTIVE ||
+	    f == QUEUE_DEFERRED;
+}
+
+static int
+move(struct queue *q, enum queue_folder from, enum queue_folder to,
+    const char *id, bool sync, struct str *why)
 {
 	int ffd = folder(q, from, why), tfd = folder(q, to, why);
 
@@ -329,11 +336,28 @@ queue_move(struct queue *q, enum queue_folder from, enum queue_folder to,
 		errno = e;
 		return -1;
 	}
+	if (!sync)
+		return 0;
 	/* The new name first: then the file is durable somewhere. */
 	if (queue_folder_sync(q, to, why) < 0 ||
 	    queue_folder_sync(q, from, why) < 0)
 		return -1;
 	return 0;
+}
+
+int
+queue_move(struct queue *q, enum queue_folder from, enum queue_folder to,
+    const char *id, struct str *why)
+{
+	return move(q, from, to, id, true, why);
+}
+
+int
+queue_move_lazy(struct queue *q, enum queue_folder from,
+    enum queue_folder to, const char *id, struct str *why)
+{
+	FCT_ASSERT(lazy_ok(from) && lazy_ok(to));
+	return move(q, from, to, id, false, why);
 }
 
 int

@@ -1,7 +1,7 @@
 /*
  * message - one message in the active queue, from load to its end.
  *
- * Load: incoming/ or deferred/ -> active/ (queue_move), parse the
+ * Load: incoming/ or deferred/ -> active/ (queue_move_lazy), parse the
  * envelope, log "from=<>, size=, nrcpt= (queue active)", route every
  * recipient not marked done and queue it (sched.c).
  *
@@ -474,7 +474,10 @@ msg_finish(struct qmgr *qm, struct qmsg *m)
 	set_next_attempt(qm, m->id, to != QUEUE_DEFERRED ? now
 	    : now + backoff_delay(arrival, now, p->minimal_backoff_time,
 		  p->maximal_backoff_time));
-	if (queue_move(qm->q, QUEUE_ACTIVE, to, m->id, why) < 0)
+	/* A held message must stay held; the others may come back. */
+	if ((to == QUEUE_HOLD ? queue_move(qm->q, QUEUE_ACTIVE, to, m->id, why)
+			      : queue_move_lazy(qm->q, QUEUE_ACTIVE, to, m->id,
+				    why)) < 0)
 		log_err("%s: %s (left in active/ until qmgr restarts)", m->id,
 		    str_c(why));
 	else if (to == QUEUE_INCOMING)
@@ -493,7 +496,7 @@ unload(struct qmgr *qm, const char *id)
 {
 	struct str *why = str_new(512);
 
-	if (queue_move(qm->q, QUEUE_ACTIVE, QUEUE_DEFERRED, id, why) < 0)
+	if (queue_move_lazy(qm->q, QUEUE_ACTIVE, QUEUE_DEFERRED, id, why) < 0)
 		log_err("%s: %s (left in active/)", id, str_c(why));
 	str_free(&why);
 }
@@ -510,7 +513,8 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	int fd;
 
 	/* A message in memory is in active/: never found in from. */
-	if (queue_move(qm->q, from, QUEUE_ACTIVE, id, why) < 0) {
+	/* Lazy: a crash may bring it back to from, which is just as good. */
+	if (queue_move_lazy(qm->q, from, QUEUE_ACTIVE, id, why) < 0) {
 		if (errno != ENOENT) /* gone meanwhile: nothing to say */
 			log_warn("%s: %s", id, str_c(why));
 		goto out;

@@ -233,6 +233,32 @@ test_move(void **state)
 }
 
 static void
+test_move_lazy(void **state)
+{
+	struct fx *f = *state;
+	char id[QUEUE_ID_SIZE];
+	int inc = queue_folder_fd(f->q, QUEUE_INCOMING);
+	int act = queue_folder_fd(f->q, QUEUE_ACTIVE);
+
+	assert_int_equal(write_forced(f, "m@x", NULL, id), STATUS_OK);
+	hooks_on(f);
+	assert_int_equal(
+	    queue_move_lazy(f->q, QUEUE_INCOMING, QUEUE_ACTIVE, id, f->why),
+	    0);
+	fsio_hooks_set(NULL);
+	/* The rename alone: no folder is synced. */
+	assert_int_equal(f->h.log_len, 1);
+	assert_int_equal(f->log[0].op, FSIO_RENAME_NOREPLACE);
+	assert_int_equal(f->log[0].fd, inc);
+	assert_int_equal(f->log[0].fd2, act);
+	assert_int_equal(count_in(f, QUEUE_ACTIVE), 1);
+	assert_int_equal(
+	    queue_move_lazy(f->q, QUEUE_ACTIVE, QUEUE_DEFERRED, id, f->why),
+	    0);
+	assert_int_equal(count_in(f, QUEUE_DEFERRED), 1);
+}
+
+static void
 test_corrupt(void **state)
 {
 	struct fx *f = *state;
@@ -457,6 +483,7 @@ main(void)
 	    T(test_time_out_of_range),
 	    T(test_mark_done),
 	    T(test_move),
+	    T(test_move_lazy),
 	    T(test_corrupt),
 	    T(test_scan),
 	    T(test_remove_and_open),
