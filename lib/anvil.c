@@ -56,3 +56,17 @@ fail:
 	(void)close(fd); /* nothing of ours is buffered */
 	return -1;
 }
+
+void
+anvil_disconnect(int *fdp)
+{
+	char c;
+
+	if (*fdp < 0)
+		return;
+	/* anvil answers our end of file by closing its side: wait for it. */
+	if (shutdown(*fdp, SHUT_WR) == 0)
+		while (recv(*fdp, &c, 1, 0) > 0)
+			;
+	(void)fd_close(fdp); /* nothing of ours is buffered */
+}

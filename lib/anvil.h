@@ -23,4 +23,11 @@
 int anvil_connect(const char *path, const char *service, const char *addr,
     unsigned timeout_ms, unsigned *count_r);
 
+/*
+ * End the registration and wait (at most the connect timeout) until anvil
+ * has counted it out, so that a client that sees this session end and
+ * connects again is never counted twice.  Sets *fdp to -1; accepts -1.
+ */
+void anvil_disconnect(int *fdp);
+
 #endif

@@ -113,6 +113,8 @@ smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
 void
 smtpd_close_after_reply(struct smtpd_session *s)
 {
+	/* Counted out before the client can see the end of the session. */
+	anvil_disconnect(&s->anvil_fd);
 	smtpd_set_state(s, S_QUIT);
 }
 
@@ -321,9 +323,9 @@ session_end(struct smtpd_session *s, const char *why)
 	txn_reset(s);
 	event_timer_cancel(s->loop, &s->idle_timer);
 	event_timer_cancel(s->loop, &s->life_timer);
+	anvil_disconnect(&s->anvil_fd);
 	event_fd_del(s->loop, conn_fd(s->conn));
 	conn_free(&s->conn);
-	(void)fd_close(&s->anvil_fd); /* ends the registration */
 	linebuf_free(&s->in);
 	str_free(&s->out);
 	str_free(&s->reply);
