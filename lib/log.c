@@ -21,7 +21,8 @@ static struct {
 	bool verbose;
 	log_sink_fn *sink;
 	void *sink_arg;
-} logger = { "facteur", -1, false, false, NULL, NULL };
+	long pid; /* set by log_open: programs exec, they never fork on */
+} logger = { "facteur", -1, false, false, NULL, NULL, 0 };
 
 void
 log_set_sink(log_sink_fn *fn, void *arg)
@@ -34,6 +35,7 @@ void
 log_open(const char *name)
 {
 	snprintf(logger.name, sizeof(logger.name), "%s", name);
+	logger.pid = (long)getpid();
 }
 
 void
@@ -79,6 +81,18 @@ level_prefix(enum log_level lvl)
 	}
 }
 
+/*
+ * The pid, cached by log_open(): programs are exec'd and never fork
+ * without exec, except master's detach, which calls log_open() again.
+ */
+static long
+log_pid(void)
+{
+	if (logger.pid == 0)
+		logger.pid = (long)getpid();
+	return logger.pid;
+}
+
 static FCT_PRINTF(3, 0) void
 log_emit(enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
 {
@@ -97,13 +111,13 @@ log_emit(enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
 		prefix = level_prefix(lvl);
 	if (logger.sink != NULL) {
 		snprintf(rec, sizeof(rec), "%s%s", prefix, text);
-		logger.sink(lvl, logger.name, (long)getpid(), rec,
+		logger.sink(lvl, logger.name, log_pid(), rec,
 		    logger.sink_arg);
 		if (!logger.tee)
 			return;
 	} else if (logger.fd >= 0) {
 		n = snprintf(rec, sizeof(rec), "<%d>%s[%ld]: %s%s", (int)lvl,
-		    logger.name, (long)getpid(), prefix, text);
+		    logger.name, log_pid(), prefix, text);
 		if (n > 0) {
 			size_t len = (size_t)n < sizeof(rec) ? (size_t)n
 							     : sizeof(rec) - 1;

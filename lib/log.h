@@ -33,7 +33,10 @@ enum log_level {
 /* Longest text of one record; longer text is cut. */
 #define LOG_LINE_MAX 2048
 
-/* Name the program; until log_attach() records go to stderr. */
+/*
+ * Name the program (and note its pid); until log_attach() records go to
+ * stderr.  A process that forks and goes on without exec calls it again.
+ */
 void log_open(const char *name);
 /* Send records as datagrams on fd (inherited from master). */
 void log_attach(int fd);

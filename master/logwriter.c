@@ -31,6 +31,9 @@ struct logwriter {
 	struct master *m; /* borrowed */
 	int rfd;
 	int out_fd;    /* maillog_file, or -1 */
+	struct str *batch; /* lines for out_fd, written once per loop turn */
+	time_t stamp_time; /* the second stamp[] was made for */
+	char stamp[32];
 	int syslog_fd; /* /dev/log, or -1 */
 	char host[64];
 };
@@ -46,6 +49,7 @@ host_short(char *buf, size_t size)
 		*dot = '\0';
 }
 
+static void flush_batch(struct logwriter *lw);
 static void write_line(struct logwriter *lw, int pri, const char *name,
     long pid, const char *text);
 
@@ -53,7 +57,9 @@ static void
 own_sink(enum log_level lvl, const char *name, long pid, const char *text,
     void *arg)
 {
+	/* master's own records go out at once: it may be about to exit. */
 	write_line(arg, (int)lvl, name, pid, text);
+	flush_batch(arg);
 }
 
 static void
@@ -64,17 +70,35 @@ sanitize(char *text)
 			*p = '?';
 }
 
+/* Write the batched lines: one write(2) for a whole loop turn. */
+static void
+flush_batch(struct logwriter *lw)
+{
+	size_t len = str_len(lw->batch);
+
+	if (len == 0 || lw->out_fd < 0)
+		return;
+	/* A failed log write cannot be logged; say it on stderr. */
+	if (write(lw->out_fd, str_data(lw->batch), len) != (ssize_t)len)
+		fprintf(stderr, "master: log write: %s\n", strerror(errno));
+	str_clear(lw->batch);
+}
+
 static void
 write_line(struct logwriter *lw, int pri, const char *name, long pid,
     const char *text)
 {
-	char stamp[32], line[LOGWRITER_DGRAM_MAX + 160];
+	char line[LOGWRITER_DGRAM_MAX + 160];
+	const char *stamp = lw->stamp;
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
 
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	if (now != lw->stamp_time) {
+		localtime_r(&now, &tm);
+		strftime(lw->stamp, sizeof(lw->stamp), "%b %e %H:%M:%S", &tm);
+		lw->stamp_time = now;
+	}
 	if (lw->out_fd >= 0) {
 		n = snprintf(line, sizeof(line), "%s %s %s/%s[%ld]: %s\n",
 		    stamp, lw->host, lw->m->p.syslog_name, name, pid, text);
@@ -84,10 +108,11 @@ write_line(struct logwriter *lw, int pri, const char *name, long pid,
 			n = (int)sizeof(line) - 1;
 			line[n - 1] = '\n';
 		}
-		/* A failed log write cannot be logged; count on stderr. */
-		if (write(lw->out_fd, line, (size_t)n) != n)
-			fprintf(stderr, "master: log write: %s\n",
-			    strerror(errno));
+		if (str_append(lw->batch, line, (size_t)n) < 0) {
+			flush_batch(lw);
+			if (str_append(lw->batch, line, (size_t)n) < 0)
+				return; /* cannot happen: one line fits */
+		}
 		return;
 	}
 	if (lw->syslog_fd >= 0) {
@@ -174,7 +199,7 @@ read_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 		char *name, *text;
 
 		if (n < 0)
-			return;
+			break;
 		rec[n] = '\0';
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
 		     c = CMSG_NXTHDR(&msg, c))
@@ -191,6 +216,7 @@ read_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 		sanitize(text);
 		write_line(lw, pri, name, pid, text);
 	}
+	flush_batch(lw);
 }
 
 struct logwriter *
@@ -203,6 +229,7 @@ logwriter_new(struct master *m, int rfd)
 	lw->rfd = rfd;
 	lw->out_fd = -1;
 	lw->syslog_fd = -1;
+	lw->batch = str_new(256 * 1024);
 	host_short(lw->host, sizeof(lw->host));
 	if (setsockopt(rfd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
 		log_warn("SO_PASSCRED: %m");
@@ -228,6 +255,7 @@ logwriter_open(struct logwriter *lw, struct str *why)
 		}
 	}
 	/* Closing a log opened O_APPEND loses nothing already written. */
+	flush_batch(lw);
 	(void)fd_close(&lw->out_fd);
 	(void)fd_close(&lw->syslog_fd);
 	lw->out_fd = fd;
@@ -257,6 +285,8 @@ logwriter_free(struct logwriter **lwp)
 	if (lw == NULL)
 		return;
 	log_set_sink(NULL, NULL);
+	flush_batch(lw);
+	str_free(&lw->batch);
 	(void)fd_close(&lw->out_fd);
 	(void)fd_close(&lw->syslog_fd);
 	x_free(lwp);

@@ -320,6 +320,7 @@ detach(int *report_fd_r)
 		_exit(total > 0 ? 1 : 0);
 	}
 	(void)close(pfd[0]); /* the parent's end */
+	log_open("master"); /* a new pid */
 	if (setsid() < 0)
 		return -1;
 	*report_fd_r = pfd[1];
