@@ -107,6 +107,8 @@ struct params {
 	bool smtpd_tls_wrappermode;
 	bool smtpd_tls_auth_only;
 	bool smtpd_sasl_auth_enable;
+	bool smtpd_require_auth; /* MAIL needs AUTH first (submission) */
+	char *smtpd_sender_login_maps;
 	/* local */
 	char *quota_exceeded_action;
 };

@@ -1,11 +1,13 @@
 /*
  * commands - smtpd's command table (RFC 5321 §4.1, with RFC 1870, 2034,
- * 2920, 3030, 3461, 6152, 6531).
+ * 2920, 3030, 3207, 3461, 4954, 6152, 6531).
  *
  * Each row pairs the states where a verb is allowed with an act function
  * that checks the argument (and may refuse with a reply, changing
  * nothing) and then does the work.  Every reply but the greeting and the
  * HELO/EHLO replies carries an RFC 3463 enhanced status code (RFC 2034).
+ * Rows without V_PRETLS are refused with 530 5.7.0 while TLS is required
+ * and not yet active (tls.c); STARTTLS is in tls.c, AUTH in auth.c.
  *
  * Never: echo raw client bytes (replies use the parsers' escaped text),
  * or change the transaction when a check refuses.
@@ -17,9 +19,14 @@
 #include "lib/log.h"
 #include "smtpd/smtpd.h"
 
+#define V_PRETLS 0x1u /* allowed before STARTTLS at level encrypt */
+#define V_CLOSE  0x2u /* a refusal ends the session (BDAT: the chunk's
+			 size cannot be trusted) */
+
 struct smtpd_verb {
 	enum smtp_verb verb;
 	unsigned states; /* where the verb is allowed */
+	unsigned flags;  /* V_* */
 	const char *refusal; /* reply when it is not */
 	void (*act)(struct smtpd_session *s, const struct smtp_cmd *cmd);
 };
@@ -83,6 +90,10 @@ do_ehlo(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	    (unsigned long long)p->message_size_limit);
 	if (!p->disable_vrfy_command)
 		smtpd_reply_more(s, "250-VRFY");
+	if (tls_offered(s))
+		smtpd_reply_more(s, "250-STARTTLS");
+	if (auth_offered(s))
+		smtpd_reply_more(s, "250-AUTH %s", sasl_mech_list());
 	smtpd_reply_more(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply_more(s, "250-8BITMIME");
 	smtpd_reply_more(s, "250-DSN");
@@ -104,6 +115,11 @@ do_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
 		return;
 	}
+	/* RFC 6409 §4.3, RFC 4954 §6: submission wants AUTH first. */
+	if (p->smtpd_require_auth && s->sasl_username == NULL) {
+		smtpd_reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	if (smtp_mail_parse(cmd->arg, cmd->arg_len, offered_ext(s), m,
 		s->reply) < 0) {
 		memset(m, 0, sizeof(*m));
@@ -114,6 +130,21 @@ do_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		memset(m, 0, sizeof(*m));
 		smtpd_reply(s, "553 5.6.7 Must declare SMTPUTF8 to send "
 			       "unicode address");
+		return;
+	}
+	str_clear(s->reply);
+	if (s->sasl_username != NULL &&
+	    policy_sender_login(s, &m->addr, s->reply) < 0) {
+		char cl[SMTPD_CLIENT_MAX];
+		struct log_esc e;
+		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s> "
+			 "proto=%s helo=<%s>",
+		    smtpd_client(s, cl, sizeof(cl)), str_c(s->reply),
+		    log_escape_str(&e, m->addr.text),
+		    s->esmtp ? "ESMTP" : "SMTP",
+		    s->helo ? s->helo : "");
+		memset(m, 0, sizeof(*m));
+		smtpd_reply(s, "%s", str_c(s->reply));
 		return;
 	}
 	if (m->has_size && m->size > p->message_size_limit) {
@@ -298,35 +329,24 @@ do_expn(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	smtpd_reply(s, "502 5.5.1 Error: EXPN is not available");
 }
 
-static void
-do_starttls(struct smtpd_session *s, const struct smtp_cmd *cmd)
-{
-	smtpd_reply(s, "454 4.7.0 TLS not available");
-}
-
-static void
-do_auth(struct smtpd_session *s, const struct smtp_cmd *cmd)
-{
-	smtpd_reply(s, "503 5.5.1 Error: authentication not enabled");
-}
-
 /* clang-format off */
 static const struct smtpd_verb verbs[] = {
-	/* verb               allowed in       refusal                                   act */
-	{ SMTP_VERB_HELO,     S_ANY,           NULL,                                     do_helo },
-	{ SMTP_VERB_EHLO,     S_ANY,           NULL,                                     do_ehlo },
-	{ SMTP_VERB_MAIL,     S_INIT | S_HELO, "503 5.5.1 Error: nested MAIL command",   do_mail },
-	{ SMTP_VERB_RCPT,     S_MAIL | S_RCPT, "503 5.5.1 Error: need MAIL command",     do_rcpt },
-	{ SMTP_VERB_DATA,     S_RCPT,          NULL,                                     do_data },
-	{ SMTP_VERB_BDAT,     S_ANY,           NULL,                                     do_bdat },
-	{ SMTP_VERB_RSET,     S_ANY,           NULL,                                     do_rset },
-	{ SMTP_VERB_NOOP,     S_ANY,           NULL,                                     do_noop },
-	{ SMTP_VERB_QUIT,     S_ANY,           NULL,                                     do_quit },
-	{ SMTP_VERB_HELP,     S_ANY,           NULL,                                     do_help },
-	{ SMTP_VERB_VRFY,     S_ANY,           NULL,                                     do_vrfy },
-	{ SMTP_VERB_EXPN,     S_ANY,           NULL,                                     do_expn },
-	{ SMTP_VERB_STARTTLS, S_ANY,           NULL,                                     do_starttls },
-	{ SMTP_VERB_AUTH,     S_ANY,           NULL,                                     do_auth },
+	/* verb               allowed in       flags      refusal                                   act */
+	{ SMTP_VERB_HELO,     S_ANY,           V_PRETLS,  NULL,                                     do_helo },
+	{ SMTP_VERB_EHLO,     S_ANY,           V_PRETLS,  NULL,                                     do_ehlo },
+	{ SMTP_VERB_MAIL,     S_INIT | S_HELO, 0,         "503 5.5.1 Error: nested MAIL command",   do_mail },
+	{ SMTP_VERB_RCPT,     S_MAIL | S_RCPT, 0,         "503 5.5.1 Error: need MAIL command",     do_rcpt },
+	{ SMTP_VERB_DATA,     S_RCPT,          0,         NULL,                                     do_data },
+	{ SMTP_VERB_BDAT,     S_ANY,           V_CLOSE,   NULL,                                     do_bdat },
+	{ SMTP_VERB_RSET,     S_ANY,           V_PRETLS,  NULL,                                     do_rset },
+	{ SMTP_VERB_NOOP,     S_ANY,           V_PRETLS,  NULL,                                     do_noop },
+	{ SMTP_VERB_QUIT,     S_ANY,           V_PRETLS,  NULL,                                     do_quit },
+	{ SMTP_VERB_HELP,     S_ANY,           0,         NULL,                                     do_help },
+	{ SMTP_VERB_VRFY,     S_ANY,           0,         NULL,                                     do_vrfy },
+	{ SMTP_VERB_EXPN,     S_ANY,           0,         NULL,                                     do_expn },
+	{ SMTP_VERB_STARTTLS, S_ANY,           V_PRETLS,  NULL,                                     do_starttls },
+	/* AUTH answers 538 itself before TLS (RFC 4954 §6). */
+	{ SMTP_VERB_AUTH,     S_ANY,           V_PRETLS,  NULL,                                     do_auth },
 };
 /* clang-format on */
 
@@ -344,6 +364,14 @@ smtpd_command(struct smtpd_session *s, const uint8_t *line, size_t len)
 	for (size_t i = 0; i < FCT_NELEM(verbs); i++) {
 		if (verbs[i].verb != cmd.verb)
 			continue;
+		/* RFC 3207 §4: with level encrypt, nothing else before TLS. */
+		if (!(verbs[i].flags & V_PRETLS) && tls_required(s)) {
+			smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command "
+				       "first");
+			if (verbs[i].flags & V_CLOSE)
+				smtpd_close_after_reply(s);
+			return;
+		}
 		if (!(verbs[i].states & s->state)) {
 			if (verbs[i].refusal != NULL)
 				smtpd_reply(s, "%s", verbs[i].refusal);

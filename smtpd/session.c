@@ -6,7 +6,14 @@
  * PIPELINING (RFC 2920): every complete command in the input buffer is
  * handled before the replies are flushed, so a pipelined group costs one
  * write.  Reading stops while too many replies wait (a client that sends
- * without reading cannot make us buffer without bound).
+ * without reading cannot make us buffer without bound), and while input
+ * is on hold: after STARTTLS until the handshake is done (tls.c), and
+ * while the auth service is asked (auth.c).
+ *
+ * With TLS a read may wait for the socket to be writable and the other
+ * way round (conn_wants), and decrypted bytes may wait inside the TLS
+ * layer where epoll cannot see them (conn_pending): they are read before
+ * the session waits again.
  *
  * Never: parse inside the I/O callback (lines go to commands.c), block,
  * or keep a session past its time limits.
@@ -26,6 +33,7 @@
 static void session_io(struct event_loop *loop, int fd, unsigned ev,
     void *arg);
 static void session_end(struct smtpd_session *s, const char *why);
+static void session_run(struct smtpd_session *s, unsigned ev);
 
 const char *
 smtpd_client(const struct smtpd_session *s, char *buf, size_t size)
@@ -141,9 +149,11 @@ idle_timeout(struct event_loop *loop, void *arg)
 	struct smtpd_session *s = arg;
 
 	s->idle_timer = NULL;
-	smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-	    s->ctx->p->myhostname);
-	(void)flush_out(s); /* best effort: we close either way */
+	if (!s->tls_handshake) {
+		smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->ctx->p->myhostname);
+		(void)flush_out(s); /* best effort: we close either way */
+	}
 	session_end(s, "timeout after");
 }
 
@@ -153,9 +163,11 @@ life_timeout(struct event_loop *loop, void *arg)
 	struct smtpd_session *s = arg;
 
 	s->life_timer = NULL;
-	smtpd_reply(s, "421 4.4.2 %s Error: session time limit exceeded",
-	    s->ctx->p->myhostname);
-	(void)flush_out(s); /* best effort: we close either way */
+	if (!s->tls_handshake) {
+		smtpd_reply(s, "421 4.4.2 %s Error: session time limit "
+			       "exceeded", s->ctx->p->myhostname);
+		(void)flush_out(s); /* best effort: we close either way */
+	}
 	session_end(s, "session time limit exceeded after");
 }
 
@@ -167,12 +179,77 @@ arm_idle(struct smtpd_session *s)
 	    idle_timeout, s);
 }
 
+bool
+smtpd_input_paused(const struct smtpd_session *s)
+{
+	return s->tls_pending || s->tls_handshake || s->auth_req != NULL;
+}
+
+/* Input may be read and handled now. */
+static bool
+may_read(const struct smtpd_session *s)
+{
+	return !s->closing && s->state != S_QUIT && !smtpd_input_paused(s) &&
+	    str_len(s->out) < SMTPD_OUT_MAX / 2;
+}
+
+/*
+ * Wipe a line that carried credentials (AUTH, a SASL response).  It
+ * lives in our own line buffer, so writing it is safe.  XXX a partial
+ * line that linebuf compacted earlier may leave a stale copy behind.
+ */
+static void
+wipe_line(struct smtpd_session *s, const uint8_t *p, size_t n)
+{
+	if (s->line_secret)
+		explicit_bzero((uint8_t *)(uintptr_t)p, n);
+	s->line_secret = false;
+}
+
+/*
+ * One line outside DATA/BDAT: a command or a SASL response.  False when
+ * no whole line is buffered.
+ */
+static bool
+process_line(struct smtpd_session *s)
+{
+	const uint8_t *p;
+	size_t n;
+
+	switch (linebuf_next(s->in, &p, &n)) {
+	case LINEBUF_MORE:
+		return false;
+	case LINEBUF_TOOLONG:
+		if (s->sasl != NULL) {
+			auth_line_too_long(s);
+			break;
+		}
+		s->counts.unknown++;
+		s->counts.total++;
+		smtpd_reply(s, "500 5.5.2 Error: line too long");
+		break;
+	case LINEBUF_LINE:
+		if (s->sasl != NULL) {
+			auth_line(s, p, n);
+		} else if (n > s->ctx->p->smtpd_command_line_limit) {
+			/* The buffer's limit is SASL_LINE_MAX (main.c). */
+			s->counts.unknown++;
+			s->counts.total++;
+			smtpd_reply(s, "500 5.5.2 Error: line too long");
+		} else {
+			smtpd_command(s, p, n);
+		}
+		wipe_line(s, p, n);
+		break;
+	}
+	return true;
+}
+
 /* Handle everything already buffered; stops early when output piles up. */
 static void
 process_input(struct smtpd_session *s)
 {
-	while (!s->closing && s->state != S_QUIT &&
-	    str_len(s->out) < SMTPD_OUT_MAX / 2) {
+	while (may_read(s)) {
 		const uint8_t *p;
 		size_t n;
 
@@ -198,18 +275,8 @@ process_input(struct smtpd_session *s)
 			txn_end(s);
 			continue;
 		}
-		switch (linebuf_next(s->in, &p, &n)) {
-		case LINEBUF_MORE:
+		if (!process_line(s))
 			return;
-		case LINEBUF_TOOLONG:
-			s->counts.unknown++;
-			s->counts.total++;
-			smtpd_reply(s, "500 5.5.2 Error: line too long");
-			break;
-		case LINEBUF_LINE:
-			smtpd_command(s, p, n);
-			break;
-		}
 		if (s->errors >= s->ctx->p->smtpd_hard_error_limit &&
 		    s->state != S_QUIT) {
 			smtpd_reply(s, "421 4.7.0 %s Error: too many errors",
@@ -225,53 +292,71 @@ static void
 update_interest(struct smtpd_session *s)
 {
 	bool want_write = str_len(s->out) > 0;
-	bool can_read = !s->closing && s->state != S_QUIT &&
-	    str_len(s->out) < SMTPD_OUT_MAX / 2;
+	unsigned ev = 0;
 	size_t room;
 
 	(void)linebuf_space(s->in, &room);
-	unsigned ev = (can_read && room > 0 ? EV_READ : 0) |
-	    (want_write ? EV_WRITE : 0);
+	if (may_read(s) && room > 0)
+		ev = conn_wants(s->conn, want_write);
+	else if (want_write)
+		/*
+		 * Not EV_READ: a readable socket would wake us for input we
+		 * do not take.  XXX a TLS write that waits for input (never
+		 * with renegotiation off) waits for the next event.
+		 */
+		ev = EV_WRITE;
 	if (event_fd_mod(s->loop, conn_fd(s->conn), ev) < 0)
 		log_warn("%s: event_fd_mod: %m", s->addr);
 }
 
-static void
-session_io(struct event_loop *loop, int fd, unsigned ev, void *arg)
+/*
+ * Read what the connection has: 1 something, 0 nothing now, -1 end of
+ * stream or error.  Keeps reading while the TLS layer holds decrypted
+ * bytes, which epoll does not report.
+ */
+static int
+read_input(struct smtpd_session *s)
 {
-	struct smtpd_session *s = arg;
+	int got = 0;
 
-	if (ev & (EV_READ | EV_HUP)) {
+	do {
 		size_t room;
 		uint8_t *dst = linebuf_space(s->in, &room);
-		if (room > 0) {
-			ssize_t n = conn_read(s->conn, dst, room);
-			if (n == 0) {
-				session_end(s, "lost connection after");
-				return;
-			}
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-				session_end(s, "lost connection after");
-				return;
-			}
-			if (n > 0) {
-				linebuf_wrote(s->in, (size_t)n);
-				arm_idle(s);
-			}
+		if (room == 0)
+			break;
+		ssize_t n = conn_read(s->conn, dst, room);
+		if (n == 0)
+			return -1;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
 		}
-	}
-	process_input(s);
-	if (flush_out(s) < 0) {
+		linebuf_wrote(s->in, (size_t)n);
+		got = 1;
+	} while (conn_pending(s->conn) > 0);
+	if (got)
+		arm_idle(s);
+	return got;
+}
+
+static void
+session_run(struct smtpd_session *s, unsigned ev)
+{
+	/* Peer gone (epoll reports it even when we do not read). */
+	if ((ev & EV_HUP) && smtpd_input_paused(s)) {
 		session_end(s, "lost connection after");
 		return;
 	}
-	if ((s->closing || s->state == S_QUIT) && str_len(s->out) == 0) {
-		session_end(s, NULL);
-		return;
-	}
-	/* Replies went out: pipelined commands may wait in the buffer. */
-	if (linebuf_pending(s->in) > 0 && str_len(s->out) == 0 &&
-	    !s->closing && s->state != S_QUIT) {
+	for (;;) {
+		size_t before = linebuf_pending(s->in);
+		size_t out_before = str_len(s->out);
+		int got = 0;
+
+		if (may_read(s) && (got = read_input(s)) < 0) {
+			session_end(s, "lost connection after");
+			return;
+		}
 		process_input(s);
 		if (flush_out(s) < 0) {
 			session_end(s, "lost connection after");
@@ -282,8 +367,47 @@ session_io(struct event_loop *loop, int fd, unsigned ev, void *arg)
 			session_end(s, NULL);
 			return;
 		}
+		if (s->tls_pending) {
+			/* "220 Ready to start TLS" is out: start TLS. */
+			if (str_len(s->out) == 0) {
+				tls_begin(s); /* may end the session */
+				return;
+			}
+			break;
+		}
+		/*
+		 * Go round again only when the replies went out and input
+		 * is left that the last round could not take: pipelined
+		 * commands held back by the reply limit, or bytes inside
+		 * the TLS layer.  A round that read, handled and wrote
+		 * nothing ends it.
+		 */
+		if (got == 0 && linebuf_pending(s->in) == before &&
+		    out_before == 0)
+			break;
+		if (str_len(s->out) > 0 || smtpd_input_paused(s))
+			break;
+		if (linebuf_pending(s->in) == 0 && conn_pending(s->conn) == 0)
+			break;
 	}
 	update_interest(s);
+}
+
+static void
+session_io(struct event_loop *loop, int fd, unsigned ev, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	if (s->tls_handshake)
+		tls_step(s);
+	else
+		session_run(s, ev);
+}
+
+void
+smtpd_resume(struct smtpd_session *s)
+{
+	session_run(s, 0);
 }
 
 static void
@@ -295,15 +419,25 @@ log_disconnect(struct smtpd_session *s)
 		const char *name;
 		unsigned n;
 	} c[] = { { "helo", s->counts.helo }, { "ehlo", s->counts.ehlo },
+		{ "starttls", s->counts.starttls },
 		{ "mail", s->counts.mail }, { "rcpt", s->counts.rcpt },
 		{ "data", s->counts.data }, { "bdat", s->counts.bdat },
 		{ "rset", s->counts.rset }, { "noop", s->counts.noop },
 		{ "vrfy", s->counts.vrfy }, { "quit", s->counts.quit },
 		{ "unknown", s->counts.unknown } };
 
-	for (size_t i = 0; i < FCT_NELEM(c); i++)
+	for (size_t i = 0; i < FCT_NELEM(c); i++) {
 		if (c[i].n > 0)
 			str_notef(t, " %s=%u", c[i].name, c[i].n);
+		/* Postfix: "auth=0/1" when some failed. */
+		if (strcmp(c[i].name, "starttls") != 0 || s->counts.auth == 0)
+			continue;
+		if (s->counts.auth_ok == s->counts.auth)
+			str_notef(t, " auth=%u", s->counts.auth);
+		else
+			str_notef(t, " auth=%u/%u", s->counts.auth_ok,
+			    s->counts.auth);
+	}
 	str_notef(t, " commands=%u", s->counts.total);
 	log_info("disconnect from %s%s", smtpd_client(s, cl, sizeof(cl)),
 	    str_c(t));
@@ -321,6 +455,7 @@ session_end(struct smtpd_session *s, const char *why)
 		    smtpd_client(s, cl, sizeof(cl)));
 	log_disconnect(s);
 	txn_reset(s);
+	auth_reset(s); /* cancels a question to the auth service */
 	event_timer_cancel(s->loop, &s->idle_timer);
 	event_timer_cancel(s->loop, &s->life_timer);
 	anvil_disconnect(&s->anvil_fd);
@@ -331,8 +466,33 @@ session_end(struct smtpd_session *s, const char *why)
 	str_free(&s->reply);
 	str_free(&s->txn_why);
 	free(s->helo);
+	free(s->tls_info);
 	free(s);
 	service_session_done(ctx->svc);
+}
+
+void
+smtpd_end(struct smtpd_session *s, const char *why)
+{
+	char cl[SMTPD_CLIENT_MAX];
+
+	if (why != NULL)
+		log_info("%s from %s", why, smtpd_client(s, cl, sizeof(cl)));
+	session_end(s, NULL);
+}
+
+void
+smtpd_greet(struct smtpd_session *s)
+{
+	const struct params *p = s->ctx->p;
+
+	if (s->too_many) {
+		smtpd_reply(s, "421 4.7.0 %s Error: too many connections from %s",
+		    p->myhostname, s->addr);
+		smtpd_close_after_reply(s);
+		return;
+	}
+	smtpd_reply(s, "220 %s", p->smtpd_banner);
 }
 
 void
@@ -351,7 +511,13 @@ session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
 	s->state = S_INIT;
 	sock_addr_text(sa, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "unknown");
-	s->in = linebuf_new(p->smtpd_command_line_limit);
+	/*
+	 * RFC 4954 §4: SASL response lines may be SASL_LINE_MAX long;
+	 * commands are held to smtpd_command_line_limit in process_line().
+	 */
+	s->in = linebuf_new(p->smtpd_sasl_auth_enable &&
+		p->smtpd_command_line_limit < SASL_LINE_MAX
+	    ? SASL_LINE_MAX : p->smtpd_command_line_limit);
 	s->out = str_new(SMTPD_OUT_MAX);
 	s->reply = str_new(SMTP_REPLY_MAX);
 	s->txn_why = str_new(512);
@@ -373,12 +539,12 @@ session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
 			log_warn("Connection concurrency limit exceeded: %u "
 				 "from %s for service %s",
 			    count, cl, service_name(ctx->svc));
-			smtpd_reply(s,
-			    "421 4.7.0 %s Error: too many connections from %s",
-			    p->myhostname, s->addr);
-			smtpd_close_after_reply(s);
-			return;
+			s->too_many = true;
 		}
 	}
-	smtpd_reply(s, "220 %s", p->smtpd_banner);
+	/* RFC 8314 §3.3: implicit TLS; the greeting comes after it. */
+	if (p->smtpd_tls_wrappermode)
+		tls_begin(s); /* may end the session */
+	else
+		smtpd_greet(s);
 }

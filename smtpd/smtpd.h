@@ -1,7 +1,8 @@
 /*
  * smtpd.h - the SMTP session shared by smtpd's files: session.c (I/O,
- * timers, states), commands.c (the command table), policy.c (relay and
- * recipient checks), transaction.c (the queue file and DATA/BDAT).
+ * timers, states), commands.c (the command table), policy.c (relay,
+ * recipient and sender-login checks), transaction.c (the queue file and
+ * DATA/BDAT), tls.c (STARTTLS and implicit TLS), auth.c (SMTP AUTH).
  *
  * Never: include this anywhere but smtpd/.
  */
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "lib/auth_client.h"
 #include "lib/cidr.h"
 #include "lib/conn.h"
 #include "lib/dataread.h"
@@ -22,9 +24,11 @@
 #include "lib/queue.h"
 #include "lib/queue_write.h"
 #include "lib/resolve.h"
+#include "lib/sasl.h"
 #include "lib/service.h"
 #include "lib/smtp_cmd.h"
 #include "lib/str.h"
+#include "lib/tls.h"
 
 #define SMTPD_OUT_MAX (64 * 1024) /* replies waiting to be written */
 #define SMTPD_ADDR_MAX 64	  /* client address text, with its NUL */
@@ -55,6 +59,12 @@ struct smtpd_ctx {
 	struct queue *queue;
 	char *qmgr_trigger; /* $queue_directory/public/qmgr */
 	char *anvil_path;   /* $queue_directory/private/anvil */
+	char *auth_path;    /* $queue_directory/auth/client */
+	struct tls_ctx *tls; /* NULL: no TLS (security level none) */
+	/* smtpd_sender_login_maps: its tables, and the "mailboxes:" rule */
+	struct map_list *sender_logins;
+	bool sender_login_mailboxes;
+	bool sender_login_check; /* the parameter is not empty */
 };
 
 struct smtpd_rcpt {
@@ -65,8 +75,8 @@ struct smtpd_rcpt {
 
 /* Counters for the disconnect line (Postfix: "ehlo=1 mail=1 ..."). */
 struct smtpd_counts {
-	unsigned helo, ehlo, mail, rcpt, data, bdat, rset, noop, quit, vrfy,
-	    unknown, total;
+	unsigned helo, ehlo, starttls, auth, auth_ok, mail, rcpt, data, bdat,
+	    rset, noop, quit, vrfy, unknown, total;
 };
 
 struct smtpd_session {
@@ -78,7 +88,8 @@ struct smtpd_session {
 	char name[SMTPD_NAME_MAX]; /* client host name ("unknown") */
 	char *helo;	    /* HELO/EHLO argument (escaped), or NULL */
 	bool esmtp;
-	bool relay_ok;	    /* client may relay (mynetworks) */
+	bool relay_ok;	    /* client in mynetworks (smtpd_may_relay()) */
+	bool too_many;	    /* over the connection limit: greet with 421 */
 	enum smtpd_state state;
 	struct linebuf *in;
 	struct str *out;
@@ -88,6 +99,20 @@ struct smtpd_session {
 	struct event_timer *idle_timer;
 	struct event_timer *life_timer;
 	struct str *reply; /* scratch for parser replies */
+	bool line_secret;  /* the line just handled carried credentials */
+
+	/* TLS (tls.c) */
+	bool tls_pending;   /* "220 Ready to start TLS" queued: start once out */
+	bool tls_handshake; /* handshake running: no SMTP until it ends */
+	char *tls_info;	    /* "TLSv1.3 with cipher ..." once TLS is up */
+
+	/* AUTH (auth.c) */
+	struct sasl *sasl;  /* an exchange waiting for a response line */
+	enum sasl_mech sasl_mech;
+	struct auth_client_req *auth_req; /* waiting for the auth service */
+	char *auth_user;    /* authcid being checked */
+	char *sasl_username; /* after 235: the login; NULL before */
+	const char *sasl_method; /* "PLAIN", "LOGIN" after 235 */
 
 	/* The transaction (MAIL .. end of data); reset by txn_reset(). */
 	char *sender;	    /* canonical, "" for <> */
@@ -122,8 +147,42 @@ void smtpd_close_after_reply(struct smtpd_session *s);
 const char *smtpd_client(const struct smtpd_session *s, char *buf,
     size_t size);
 
+/*
+ * Run the session's I/O once more (read, handle buffered input, write,
+ * wait): after the handshake or the auth service's answer.  May end
+ * (and free) the session.
+ */
+void smtpd_resume(struct smtpd_session *s);
+/* End the session now (and free it); why is logged before "from". */
+void smtpd_end(struct smtpd_session *s, const char *why);
+/* The greeting (220, or 421 when over the connection limit). */
+void smtpd_greet(struct smtpd_session *s);
+/* Input is on hold: STARTTLS, the handshake, or the auth service. */
+bool smtpd_input_paused(const struct smtpd_session *s);
+
 /* commands.c */
 void smtpd_command(struct smtpd_session *s, const uint8_t *line, size_t len);
+
+/* tls.c */
+/* STARTTLS offered now / must come before mail (level encrypt). */
+bool tls_offered(const struct smtpd_session *s);
+bool tls_required(const struct smtpd_session *s);
+void do_starttls(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* Start the handshake (after 220 Ready, or at accept in wrappermode). */
+void tls_begin(struct smtpd_session *s);
+/* One handshake step on an I/O event; may end the session. */
+void tls_step(struct smtpd_session *s);
+
+/* auth.c */
+/* AUTH is advertised in EHLO now. */
+bool auth_offered(const struct smtpd_session *s);
+void do_auth(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* A response line of a running exchange (s->sasl != NULL). */
+void auth_line(struct smtpd_session *s, const uint8_t *line, size_t len);
+/* A response line past SASL_LINE_MAX. */
+void auth_line_too_long(struct smtpd_session *s);
+/* Forget the login and any exchange (STARTTLS, session end). */
+void auth_reset(struct smtpd_session *s);
 
 /* policy.c */
 /*
@@ -136,9 +195,22 @@ void policy_vrfy(struct smtpd_session *s, const struct smtp_addr *a,
     struct str *reply);
 /* 0 when the queue folder has room for a message of size bytes. */
 int policy_disk_room(struct smtpd_session *s, uint64_t size);
+/* The client may send to other domains: mynetworks, or AUTH. */
+bool smtpd_may_relay(const struct smtpd_session *s);
+/*
+ * smtpd_sender_login_maps: 0 when the login may use the sender a, or
+ * -1 with the reply (553 5.7.1 not owned, 451 4.3.0 lookup failure).
+ */
+int policy_sender_login(struct smtpd_session *s, const struct smtp_addr *a,
+    struct str *reply);
 
 /* transaction.c */
 void txn_reset(struct smtpd_session *s);
+/*
+ * The RFC 3848 protocol name for Received: and the queue file: SMTP,
+ * ESMTP, ESMTPS, ESMTPA, ESMTPSA, and UTF8SMTP[S][A] (RFC 6531 §3.7.3).
+ */
+const char *smtpd_protocol(const struct smtpd_session *s);
 /* After "354": open the queue file, write envelope and Received:. */
 void txn_begin_data(struct smtpd_session *s);
 /* Feed raw DATA bytes; returns bytes consumed; sets done at the end. */

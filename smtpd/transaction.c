@@ -72,13 +72,20 @@ store(void *ctx, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static const char *
-protocol(const struct smtpd_session *s)
+const char *
+smtpd_protocol(const struct smtpd_session *s)
 {
-	/* RFC 3848 names; "A" and "S" come with AUTH and TLS. */
+	/* RFC 3848: "S" after TLS, "A" after AUTH, both as "SA". */
+	static const char *const esmtp[2][2] = {
+		{ "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } };
+	static const char *const utf8[2][2] = {
+		{ "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } };
+	bool tls = conn_tls_active(s->conn);
+	bool auth = s->sasl_username != NULL;
+
 	if (!s->esmtp)
 		return "SMTP";
-	return s->mail.smtputf8 ? "UTF8SMTP" : "ESMTP";
+	return s->mail.smtputf8 ? utf8[tls][auth] : esmtp[tls][auth];
 }
 
 /* RFC 5321 §4.4 trace header; the id is the one the file will get. */
@@ -92,9 +99,15 @@ received_header(struct smtpd_session *s, struct str *h)
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	if (str_appendf(h, "Received: from %s (%s [%s])\r\n",
-		s->helo ? s->helo : s->addr, s->name, s->addr) < 0 ||
-	    str_appendf(h, "\tby %s (facteur) with %s id %s", s->ctx->p->myhostname,
-		protocol(s), queue_file_planned_id(s->qf)) < 0)
+		s->helo ? s->helo : s->addr, s->name, s->addr) < 0)
+		return -1;
+	/* Postfix's comment; the login stays private (as Postfix). */
+	if (s->tls_info != NULL &&
+	    str_appendf(h, "\t(using %s)\r\n", s->tls_info) < 0)
+		return -1;
+	if (str_appendf(h, "\tby %s (facteur) with %s id %s",
+		s->ctx->p->myhostname, smtpd_protocol(s),
+		queue_file_planned_id(s->qf)) < 0)
 		return -1;
 	if (s->nrcpts == 1) {
 		if (str_appendf(h, "\r\n\tfor <%s>; %s\r\n", s->rcpts[0].addr,
@@ -125,7 +138,12 @@ write_envelope(struct smtpd_session *s)
 	TRY(queue_file_attr(s->qf, "client_addr", s->addr, why));
 	if (s->helo != NULL)
 		TRY(queue_file_attr(s->qf, "helo", s->helo, why));
-	TRY(queue_file_attr(s->qf, "protocol", protocol(s), why));
+	TRY(queue_file_attr(s->qf, "protocol", smtpd_protocol(s), why));
+	if (s->sasl_username != NULL) {
+		TRY(queue_file_attr(s->qf, "sasl_method", s->sasl_method, why));
+		TRY(queue_file_attr(s->qf, "sasl_username", s->sasl_username,
+		    why));
+	}
 	if (m->has_envid)
 		TRY(queue_file_attr(s->qf, "envid", m->envid, why));
 	if (m->ret != SMTP_RET_NONE)
@@ -245,7 +263,13 @@ txn_end(struct smtpd_session *s)
 		goto done;
 	}
 	const char *id = queue_file_id(s->qf);
-	log_info("%s: client=%s", id, cl);
+	if (s->sasl_username != NULL) {
+		struct log_esc e;
+		log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", id,
+		    cl, s->sasl_method, log_escape_str(&e, s->sasl_username));
+	} else {
+		log_info("%s: client=%s", id, cl);
+	}
 	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue incoming)", id,
 	    s->sender, (unsigned long long)queue_file_content_size(s->qf), s->nrcpts);
 	/* Wake qmgr; a missing or busy qmgr finds the file on its scan. */

@@ -1,8 +1,12 @@
 /*
  * mailctl_init - `mailctl init DIR [--port-base N] [--domain D]`: a
  * self-contained instance in DIR (etc/, queue/, mail/, log/) listening
- * on 127.0.0.1: SMTP on N+25 and submission on N+587 (later POP3 N+110,
- * IMAP N+143, and the TLS ports N+465, N+993, N+995).
+ * on 127.0.0.1: SMTP on N+25 (STARTTLS offered, no AUTH), submission on
+ * N+587 (STARTTLS required, then AUTH before MAIL) and submissions on
+ * N+465 (implicit TLS, then AUTH before MAIL); on both submission ports
+ * a login may only use its own addresses and the aliases that lead to
+ * it (smtpd_sender_login_maps = mailboxes:).  Later POP3 N+110, IMAP
+ * N+143, and the TLS ports N+993, N+995.
  *
  * Run by root, the instance's mail_owner and mailbox_owner are the system
  * users facteur and vmail (created when missing; an existing account with
@@ -343,6 +347,16 @@ write_config(const struct init *in, struct str *path, struct str *text)
 		"  smtpd\n"
 		"127.0.0.1:%u     inet  n       -      n      -      -     "
 		"  smtpd\n"
+		"    -o smtpd_tls_security_level=encrypt\n"
+		"    -o smtpd_sasl_auth_enable=yes\n"
+		"    -o smtpd_require_auth=yes\n"
+		"    -o smtpd_sender_login_maps=mailboxes:\n"
+		"127.0.0.1:%u     inet  n       -      n      -      -     "
+		"  smtpd\n"
+		"    -o smtpd_tls_wrappermode=yes\n"
+		"    -o smtpd_sasl_auth_enable=yes\n"
+		"    -o smtpd_require_auth=yes\n"
+		"    -o smtpd_sender_login_maps=mailboxes:\n"
 		"showq               unix  n       -      n      -      -    "
 		"   showq\n"
 		"anvil               unix  -       -      n      -      1    "
@@ -352,7 +366,7 @@ write_config(const struct init *in, struct str *path, struct str *text)
 		"local               unix  -       -      n      -      -    "
 		"   local\n"
 		"    -o service_user=$mailbox_owner\n",
-		in->base + 25, in->base + 587) < 0)
+		in->base + 25, in->base + 587, in->base + 465) < 0)
 		return fail("master.cf too long");
 	/* The auth service: master binds $queue_directory/auth/client. */
 	if (str_appends(text,

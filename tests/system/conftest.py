@@ -21,7 +21,8 @@ Fixtures: `inst_stopped` (initialised), `inst` (running, every service),
 `rinst` (running, receive-only: no qmgr, so queue files stay in
 incoming/), `minst` (module-scoped, receive-only unless the module sets
 QMGR = True; MAIN_CF and SETUP customise it).  Helpers: RawSMTP (bare
-socket client), send_mail, queued_id, swaks, proc_status.
+socket client, with STARTTLS or implicit TLS), Instance.tls_context (trusts
+the instance's certificate), send_mail, queued_id, swaks, proc_status.
 """
 import json
 import os
@@ -30,6 +31,7 @@ import re
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import time
 
@@ -139,6 +141,7 @@ class Instance:
         self.san = os.path.join(root, "san")
         self.smtp_port = base + 25
         self.submission_port = base + 587
+        self.submissions_port = base + 465
         self.expected_kills = set()
         self.started = False
 
@@ -177,6 +180,7 @@ class Instance:
         self.base = base
         self.smtp_port = base + 25
         self.submission_port = base + 587
+        self.submissions_port = base + 465
 
     def start(self):
         for attempt in range(5):
@@ -322,6 +326,15 @@ class Instance:
     def smtp(self, port=None, **kw):
         return smtplib.SMTP("127.0.0.1", port or self.smtp_port, timeout=DEADLINE, **kw)
 
+    def tls_context(self):
+        """A client context that trusts the instance's certificate
+        (etc/tls/cert.pem, made by mailctl init) and nothing else; the
+        host name is not checked (we connect to 127.0.0.1)."""
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(self.etc, "tls", "cert.pem"))
+        ctx.check_hostname = False
+        return ctx
+
     def queue_ids(self):
         return sorted(m["queue_id"] for m in self.mailq(json_=True))
 
@@ -356,9 +369,23 @@ class RawSMTP:
     """An SMTP client over a bare socket, for what a library would hide
     (pipelining in one write, smuggling, BDAT, bare line ends)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=DEADLINE):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=DEADLINE, tls=None,
+                 source=None):
+        """tls: an SSLContext for implicit TLS (port 465); source: the
+        local address to connect from (another 127.x address)."""
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.buf = b""
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock)
+
+    def starttls(self, ctx):
+        """STARTTLS, then the handshake (RFC 3207)."""
+        code, text = self.cmd("STARTTLS")
+        assert code == 220, (code, text)
+        assert not self.buf, "bytes after 220 Ready: %r" % self.buf
+        self.sock = ctx.wrap_socket(self.sock)
 
     def close(self):
         self.sock.close()

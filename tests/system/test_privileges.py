@@ -39,6 +39,9 @@ def service_users(inst):
 def test_children_run_as_service_user(inst):
     users = service_users(inst)
     assert users["127.0.0.1:%d" % inst.smtp_port] == "facteur"
+    # Every smtpd (25, 587, 465) and the auth service are checked too.
+    assert users["127.0.0.1:%d" % inst.submissions_port] == "facteur"
+    assert users["auth/client"] == "facteur-auth"
     # A session in progress, so that busy children are counted too.
     with RawSMTP(inst.smtp_port) as c:
         c.greet()

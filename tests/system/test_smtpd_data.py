@@ -18,14 +18,13 @@ DEMO = "demo@example.test"
 
 
 def setup_reject_on_submission(inst):
-    text = inst.master_cf()
+    """The submission port as a plain smtpd (no STARTTLS or AUTH
+    required: these tests speak in clear) that rejects bare newlines."""
     port = "127.0.0.1:%d" % inst.submission_port
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(port + " "):
-            line += " -o smtpd_forbid_bare_newline=reject"
-        lines.append(line)
-    inst.write_master_cf("\n".join(lines) + "\n")
+    inst.remove_services(port)
+    inst.write_master_cf(inst.master_cf() +
+                         "%s inet n - n - - smtpd "
+                         "-o smtpd_forbid_bare_newline=reject\n" % port)
 
 
 SETUP = setup_reject_on_submission
