@@ -1,11 +1,14 @@
 /*
  * anvil - counts concurrent sessions per service and client address.
  *
- * User: mail_owner.  Socket: private/anvil (stream).  Protocol: a client
- * sends one line "connect SERVICE ADDRESS\n" and gets "count N\n" (its
- * own session included); the registration lasts until the client closes
- * the connection, so a crashed session is forgotten at once.  One process
- * serves every client from one event loop.
+ * User: mail_owner.  Socket: private/anvil (stream).  Protocol, one line
+ * each way (docs/man/anvil.8):
+ *   "connect SERVICE ADDRESS\n"    -> "count N\n" (this session included)
+ *   "disconnect SERVICE ADDRESS\n" -> "ok\n"
+ * A client process keeps its connection for all its sessions; when the
+ * connection closes (the process exited or was killed), every
+ * registration it still holds is dropped at once.  One process serves
+ * every client from one event loop.
  *
  * Never: trust a line longer than ANVIL_LINE_MAX, keep state for a closed
  * connection, or exit because of what a client sent.
@@ -22,6 +25,7 @@
 #include "lib/service.h"
 
 #define ANVIL_CLIENT_LIMIT 100000
+#define ANVIL_REGS_MAX 10000 /* registrations one connection may hold */
 
 struct counter {
 	char *key; /* "service address" */
@@ -29,17 +33,18 @@ struct counter {
 	struct counter *next;
 };
 
+struct anvil {
+	struct service *s;
+	struct counter *counters; /* small: one per address in session */
+};
+
 struct conn {
 	int fd;
 	char buf[ANVIL_LINE_MAX];
 	size_t len;
-	struct counter *c; /* registered, or NULL */
+	struct counter **regs; /* this connection's registrations */
+	size_t nregs;
 	struct anvil *a;
-};
-
-struct anvil {
-	struct service *s;
-	struct counter *counters; /* small: one per address in session */
 };
 
 static struct counter *
@@ -78,23 +83,65 @@ conn_close(struct event_loop *loop, struct conn *cn)
 
 	event_fd_del(loop, cn->fd);
 	(void)close(cn->fd); /* nothing pending for a closed peer */
-	if (cn->c != NULL)
-		counter_put(a, cn->c);
+	for (size_t i = 0; i < cn->nregs; i++)
+		counter_put(a, cn->regs[i]);
+	free(cn->regs);
 	free(cn);
 	service_session_done(a->s);
 }
 
 static bool
-valid_key(const char *p, size_t n)
+valid_key(const char *p)
 {
+	size_t n = strlen(p);
+
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
-		if (c <= ' ' && c != ' ')
-			return false;
-		if (c >= 0x7f)
+		if ((c < ' ') || c >= 0x7f)
 			return false;
 	}
-	return n > 0;
+	return n > 0 && strchr(p, ' ') != NULL;
+}
+
+static int
+reply(struct conn *cn, const char *text)
+{
+	size_t n = strlen(text);
+
+	return send(cn->fd, text, n, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+		(ssize_t)n
+	    ? 0
+	    : -1;
+}
+
+/* One request line; -1 closes the connection. */
+static int
+request(struct conn *cn, char *line)
+{
+	char out[32];
+
+	if (strncmp(line, "connect ", 8) == 0 && valid_key(line + 8)) {
+		if (cn->nregs == ANVIL_REGS_MAX)
+			return -1;
+		struct counter *c = counter_get(cn->a, line + 8);
+		c->n++;
+		cn->regs = x_realloc(cn->regs,
+		    (cn->nregs + 1) * sizeof(*cn->regs));
+		cn->regs[cn->nregs++] = c;
+		snprintf(out, sizeof(out), "count %u\n", c->n);
+		return reply(cn, out);
+	}
+	if (strncmp(line, "disconnect ", 11) == 0 && valid_key(line + 11)) {
+		for (size_t i = cn->nregs; i-- > 0;)
+			if (strcmp(cn->regs[i]->key, line + 11) == 0) {
+				counter_put(cn->a, cn->regs[i]);
+				cn->regs[i] = cn->regs[--cn->nregs];
+				break;
+			}
+		return reply(cn, "ok\n");
+	}
+	log_warn("bad request: closing");
+	return -1;
 }
 
 static void
@@ -107,34 +154,28 @@ conn_cb(struct event_loop *loop, int fd, unsigned ev, void *arg)
 	    MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (r <= 0 || cn->c != NULL) {
-		/* Closed, or talking after registering: end it. */
+	if (r <= 0) {
 		conn_close(loop, cn);
 		return;
 	}
 	cn->len += (size_t)r;
-	char *nl = memchr(cn->buf, '\n', cn->len);
-	if (nl == NULL) {
-		if (cn->len == sizeof(cn->buf) - 1) {
-			log_warn("client line too long: closing");
+	for (;;) {
+		char *nl = memchr(cn->buf, '\n', cn->len);
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		if (request(cn, cn->buf) < 0) {
 			conn_close(loop, cn);
+			return;
 		}
-		return;
+		size_t used = (size_t)(nl - cn->buf) + 1;
+		memmove(cn->buf, cn->buf + used, cn->len - used);
+		cn->len -= used;
 	}
-	*nl = '\0';
-	const char *key = cn->buf + 8;
-	if (strncmp(cn->buf, "connect ", 8) != 0 ||
-	    !valid_key(key, strlen(key))) {
-		log_warn("bad request: closing");
+	if (cn->len == sizeof(cn->buf) - 1) {
+		log_warn("client line too long: closing");
 		conn_close(loop, cn);
-		return;
 	}
-	cn->c = counter_get(cn->a, key);
-	cn->c->n++;
-	char reply[32];
-	int n = snprintf(reply, sizeof(reply), "count %u\n", cn->c->n);
-	if (send(fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
-		conn_close(loop, cn);
 }
 
 static void

@@ -162,6 +162,27 @@ sock_trigger(const char *path, const void *p, size_t n)
 }
 
 int
+sock_dgram_open(void)
+{
+	return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
+
+int
+sock_trigger_fd(int fd, const char *path, const void *p, size_t n)
+{
+	struct sockaddr_un sun;
+
+	if (fd < 0)
+		return sock_trigger(path, p, n);
+	if (unix_addr(path, &sun) < 0)
+		return -1;
+	return sendto(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL,
+		   (struct sockaddr *)&sun, sizeof(sun)) < 0
+	    ? -1
+	    : 0;
+}
+
+int
 sock_peer_cred(int fd, uid_t *uid_r, gid_t *gid_r, pid_t *pid_r)
 {
 	struct ucred cred;

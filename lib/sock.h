@@ -38,6 +38,15 @@ int sock_listen_unix(const char *path, int type, mode_t mode,
 int sock_connect_unix(const char *path, int type, bool nonblock);
 /* Send one datagram to a Unix dgram socket path without blocking. */
 FCT_MUST_CHECK int sock_trigger(const char *path, const void *p, size_t n);
+/*
+ * The same through fd, an unbound datagram socket from sock_dgram_open()
+ * kept for many triggers (one socket instead of one per message); fd -1
+ * falls back to sock_trigger().
+ */
+FCT_MUST_CHECK int sock_trigger_fd(int fd, const char *path, const void *p,
+    size_t n);
+/* An unbound, non-blocking Unix datagram socket, or -1. */
+int sock_dgram_open(void);
 
 /* SO_PEERCRED of a connected Unix socket. */
 FCT_MUST_CHECK int sock_peer_cred(int fd, uid_t *uid_r, gid_t *gid_r,

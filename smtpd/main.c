@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/sock.h"
 #include "smtpd/smtpd.h"
 
 static char *
@@ -102,7 +103,10 @@ main(int argc, char **argv)
 		&ctx.queue, why) < 0)
 		log_fatal("queue: %s", str_c(why));
 	ctx.qmgr_trigger = path_in_queue(ctx.p, "public/qmgr");
-	ctx.anvil_path = path_in_queue(ctx.p, "private/anvil");
+	char *anvil_path = path_in_queue(ctx.p, "private/anvil");
+	ctx.anvil = anvil_client_new(anvil_path, 1000);
+	free(anvil_path);
+	ctx.trigger_fd = sock_dgram_open();
 	ctx.auth_path = path_in_queue(ctx.p, AUTH_CLIENT_SOCKET);
 	open_sender_logins(&ctx, why);
 	/* The key is root's: read it now (STYLE, lib/tls.h). */

@@ -118,11 +118,20 @@ smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Counted out of anvil before the client can see the session end. */
+static void
+anvil_done(struct smtpd_session *s)
+{
+	if (!s->anvil_registered)
+		return;
+	anvil_unregister(s->ctx->anvil, "smtp", s->addr);
+	s->anvil_registered = false;
+}
+
 void
 smtpd_close_after_reply(struct smtpd_session *s)
 {
-	/* Counted out before the client can see the end of the session. */
-	anvil_disconnect(&s->anvil_fd);
+	anvil_done(s);
 	smtpd_set_state(s, S_QUIT);
 }
 
@@ -458,7 +467,7 @@ session_end(struct smtpd_session *s, const char *why)
 	auth_reset(s); /* cancels a question to the auth service */
 	event_timer_cancel(s->loop, &s->idle_timer);
 	event_timer_cancel(s->loop, &s->life_timer);
-	anvil_disconnect(&s->anvil_fd);
+	anvil_done(s);
 	event_fd_del(s->loop, conn_fd(s->conn));
 	conn_free(&s->conn);
 	linebuf_free(&s->in);
@@ -507,7 +516,6 @@ session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
 	s->ctx = ctx;
 	s->loop = service_loop(ctx->svc);
 	s->conn = conn_new(fd);
-	s->anvil_fd = -1;
 	s->state = S_INIT;
 	sock_addr_text(sa, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "unknown");
@@ -532,9 +540,9 @@ session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *sa,
 	    p->smtpd_session_time_limit * 1000, life_timeout, s);
 	arm_idle(s);
 	if (p->smtpd_client_connection_count_limit > 0) {
-		s->anvil_fd = anvil_connect(ctx->anvil_path, "smtp", s->addr,
-		    1000, &count);
-		if (s->anvil_fd >= 0 &&
+		s->anvil_registered = anvil_register(ctx->anvil, "smtp",
+		    s->addr, &count) == 0;
+		if (s->anvil_registered &&
 		    count > p->smtpd_client_connection_count_limit) {
 			log_warn("Connection concurrency limit exceeded: %u "
 				 "from %s for service %s",

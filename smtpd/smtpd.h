@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "lib/auth_client.h"
+#include "lib/anvil.h"
 #include "lib/cidr.h"
 #include "lib/conn.h"
 #include "lib/dataread.h"
@@ -58,7 +59,8 @@ struct smtpd_ctx {
 	struct resolver *resolver;
 	struct queue *queue;
 	char *qmgr_trigger; /* $queue_directory/public/qmgr */
-	char *anvil_path;   /* $queue_directory/private/anvil */
+	int trigger_fd;	    /* a datagram socket kept for the pokes */
+	struct anvil_client *anvil; /* one connection for all sessions */
 	char *auth_path;    /* $queue_directory/auth/client */
 	struct tls_ctx *tls; /* NULL: no TLS (security level none) */
 	/* smtpd_sender_login_maps: its tables, and the "mailboxes:" rule */
@@ -83,7 +85,7 @@ struct smtpd_session {
 	struct smtpd_ctx *ctx; /* borrowed */
 	struct event_loop *loop; /* borrowed */
 	struct conn *conn;
-	int anvil_fd;
+	bool anvil_registered;
 	char addr[SMTPD_ADDR_MAX]; /* client address text */
 	char name[SMTPD_NAME_MAX]; /* client host name ("unknown") */
 	char *helo;	    /* HELO/EHLO argument (escaped), or NULL */

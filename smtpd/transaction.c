@@ -273,7 +273,8 @@ txn_end(struct smtpd_session *s)
 	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue incoming)", id,
 	    s->sender, (unsigned long long)queue_file_content_size(s->qf), s->nrcpts);
 	/* Wake qmgr; a missing or busy qmgr finds the file on its scan. */
-	if (sock_trigger(s->ctx->qmgr_trigger, "A", 1) < 0)
+	if (sock_trigger_fd(s->ctx->trigger_fd, s->ctx->qmgr_trigger, "A",
+		1) < 0)
 		log_debug("qmgr trigger: %m");
 	smtpd_reply(s, "250 2.0.0 Ok: queued as %s", id);
 done:
