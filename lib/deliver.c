@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/pctword.h"
+
 static const char *kind_names[] = { "sent", "defer", "bounce", "forward" };
 
 const char *
@@ -18,108 +20,36 @@ deliver_kind_name(enum deliver_kind k)
 	return (unsigned)k < FCT_NELEM(kind_names) ? kind_names[k] : "?";
 }
 
-/* Escape one value: bytes < 0x21, '%' and 0x7f as %XX; "" as "-". */
-static int
-put_value(struct str *out, const char *v)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	if (v == NULL || v[0] == '\0')
-		return str_appendc(out, '-');
-	if (v[0] == '-' && v[1] == '\0')
-		return str_appends(out, "%2D");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p < 0x21 || *p == '%' || *p == 0x7f) {
-			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-			if (str_append(out, esc, 3) < 0)
-				return -1;
-		} else if (str_appendc(out, (char)*p) < 0) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/*
- * Decode one word; "-" is "".  NULL on bad escapes, an escaped NUL, or
- * a raw byte that put_value() escapes (a control byte or DEL: a CR
- * smuggled into a value could end up in a header line).
- */
-static char *
-get_value(const char *w, size_t n)
-{
-	char *v = x_malloc(n + 1);
-	size_t o = 0;
-
-	if (n == 1 && w[0] == '-') {
-		v[0] = '\0';
-		return v;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)w[i];
-		if (c < 0x21 || c == 0x7f) {
-			free(v);
-			return NULL;
-		}
-		if (c != '%') {
-			v[o++] = w[i];
-			continue;
-		}
-		int hi, lo;
-		if (i + 2 >= n || (hi = hexval(w[i + 1])) < 0 ||
-		    (lo = hexval(w[i + 2])) < 0 || (hi == 0 && lo == 0)) {
-			free(v);
-			return NULL;
-		}
-		v[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	v[o] = '\0';
-	return v;
-}
-
 int
 deliver_request_format(const struct deliver_request *rq, struct str *out)
 {
 	int rc = 0;
 
 	rc |= str_appends(out, "queue_id ");
-	rc |= put_value(out, rq->queue_id);
+	rc |= pctword_put(out, rq->queue_id);
 	rc |= str_appends(out, "\nsender ");
-	rc |= put_value(out, rq->sender);
+	rc |= pctword_put(out, rq->sender);
 	rc |= str_appends(out, "\nnexthop ");
-	rc |= put_value(out, rq->nexthop);
+	rc |= pctword_put(out, rq->nexthop);
 	rc |= str_appendf(out, "\narrival %llu\nenvid ",
 	    (unsigned long long)rq->arrival_us);
-	rc |= put_value(out, rq->envid);
+	rc |= pctword_put(out, rq->envid);
 	rc |= str_appends(out, "\nret ");
-	rc |= put_value(out, rq->ret);
+	rc |= pctword_put(out, rq->ret);
 	rc |= str_appendc(out, '\n');
 	for (size_t i = 0; i < rq->nattrs; i++) {
 		rc |= str_appends(out, "attr ");
-		rc |= put_value(out, rq->attrs[i].name);
+		rc |= pctword_put(out, rq->attrs[i].name);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, rq->attrs[i].value);
+		rc |= pctword_put(out, rq->attrs[i].value);
 		rc |= str_appendc(out, '\n');
 	}
 	for (size_t i = 0; i < rq->nrcpts; i++) {
 		const struct deliver_rcpt *r = &rq->rcpts[i];
 		rc |= str_appendf(out, "rcpt %zu %u ", r->index, r->notify);
-		rc |= put_value(out, r->addr);
+		rc |= pctword_put(out, r->addr);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, r->orig);
+		rc |= pctword_put(out, r->orig);
 		rc |= str_appendc(out, '\n');
 	}
 	rc |= str_appends(out, "end\n");
@@ -135,16 +65,16 @@ deliver_reply_format(const struct deliver_reply *rp, struct str *out)
 		const struct deliver_status *s = &rp->v[i];
 		for (size_t k = 0; k < s->nforward; k++) {
 			rc |= str_appendf(out, "forward %zu ", s->index);
-			rc |= put_value(out, s->forward[k]);
+			rc |= pctword_put(out, s->forward[k]);
 			rc |= str_appendc(out, '\n');
 		}
 		rc |= str_appendf(out, "status %zu %s ", s->index,
 		    deliver_kind_name(s->kind));
-		rc |= put_value(out, s->dsn);
+		rc |= pctword_put(out, s->dsn);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, s->relay);
+		rc |= pctword_put(out, s->relay);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, s->text);
+		rc |= pctword_put(out, s->text);
 		rc |= str_appendc(out, '\n');
 	}
 	rc |= str_appends(out, "end\n");
@@ -258,7 +188,7 @@ set_once(char **field, const struct words *ws, struct str *why)
 		str_notef(why, "bad or repeated %.*s", (int)ws->len[0], ws->w[0]);
 		return -1;
 	}
-	*field = get_value(ws->w[1], ws->len[1]);
+	*field = pctword_get(ws->w[1], ws->len[1]);
 	if (*field == NULL) {
 		str_notef(why, "bad value for %.*s", (int)ws->len[0], ws->w[0]);
 		return -1;
@@ -304,8 +234,8 @@ request_line(const struct words *ws, void *arg, struct str *why)
 			str_notef(why, "bad attr");
 			return -1;
 		}
-		char *name = get_value(ws->w[1], ws->len[1]);
-		char *value = get_value(ws->w[2], ws->len[2]);
+		char *name = pctword_get(ws->w[1], ws->len[1]);
+		char *value = pctword_get(ws->w[2], ws->len[2]);
 		if (name == NULL || value == NULL) {
 			free(name);
 			free(value);
@@ -324,8 +254,8 @@ request_line(const struct words *ws, void *arg, struct str *why)
 			str_notef(why, "bad rcpt");
 			return -1;
 		}
-		char *addr = get_value(ws->w[3], ws->len[3]);
-		char *orig = get_value(ws->w[4], ws->len[4]);
+		char *addr = pctword_get(ws->w[3], ws->len[3]);
+		char *orig = pctword_get(ws->w[4], ws->len[4]);
 		if (addr == NULL || orig == NULL || addr[0] == '\0') {
 			free(addr);
 			free(orig);
@@ -402,7 +332,7 @@ reply_line(const struct words *ws, void *arg, struct str *why)
 			str_notef(why, "bad forward");
 			return -1;
 		}
-		char *a = get_value(ws->w[2], ws->len[2]);
+		char *a = pctword_get(ws->w[2], ws->len[2]);
 		if (a == NULL || a[0] == '\0') {
 			free(a);
 			str_notef(why, "bad forward address");
@@ -434,9 +364,9 @@ reply_line(const struct words *ws, void *arg, struct str *why)
 		str_notef(why, "forward addresses and status disagree");
 		return -1;
 	}
-	char *dsn = get_value(ws->w[3], ws->len[3]);
-	char *relay = get_value(ws->w[4], ws->len[4]);
-	char *text = get_value(ws->w[5], ws->len[5]);
+	char *dsn = pctword_get(ws->w[3], ws->len[3]);
+	char *relay = pctword_get(ws->w[4], ws->len[4]);
+	char *text = pctword_get(ws->w[5], ws->len[5]);
 	/* dsn: class.subject.detail, class matching the kind */
 	char want = kind == DELIVER_DEFER ? '4' : kind == DELIVER_BOUNCE ? '5'
 									  : '2';

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/fsio.h"
+#include "lib/pctword.h"
 #include "lib/queue_id.h"
 
 #define INDEX_MAX (UINT64_C(1) << 32)
@@ -95,27 +96,6 @@ rcptlog_find(const struct rcptlog *l, size_t index)
 	return found ? &l->v[at] : NULL;
 }
 
-static int
-put_value(struct str *out, const char *v)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	if (v == NULL || v[0] == '\0')
-		return str_appendc(out, '-');
-	if (v[0] == '-' && v[1] == '\0')
-		return str_appends(out, "%2D");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p < 0x21 || *p == '%' || *p == 0x7f) {
-			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-			if (str_append(out, esc, 3) < 0)
-				return -1;
-		} else if (str_appendc(out, (char)*p) < 0) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int
 rcptlog_format(const struct rcptlog *l, struct str *out)
 {
@@ -123,57 +103,17 @@ rcptlog_format(const struct rcptlog *l, struct str *out)
 
 	for (size_t i = 0; i < l->n && rc == 0; i++) {
 		rc |= str_appendf(out, "rcpt %zu ", l->v[i].index);
-		rc |= put_value(out, l->v[i].dsn);
+		rc |= pctword_put(out, l->v[i].dsn);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, l->v[i].relay);
+		rc |= pctword_put(out, l->v[i].relay);
 		rc |= str_appendc(out, ' ');
-		rc |= put_value(out, l->v[i].text);
+		rc |= pctword_put(out, l->v[i].text);
 		rc |= str_appendc(out, '\n');
 	}
 	if (l->warned != 0)
 		rc |= str_appendf(out, "warned %llu\n",
 		    (unsigned long long)l->warned);
 	return rc ? -1 : 0;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Decode one word ("-" is ""); NULL for a bad escape or an escaped NUL. */
-static char *
-get_value(const char *w, size_t n)
-{
-	char *v;
-	size_t o = 0;
-
-	if (n == 1 && w[0] == '-')
-		return x_strdup("");
-	v = x_malloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (w[i] != '%') {
-			v[o++] = w[i];
-			continue;
-		}
-		if (n - i < 3 || (hi = hexval(w[i + 1])) < 0 ||
-		    (lo = hexval(w[i + 2])) < 0 || (hi == 0 && lo == 0)) {
-			free(v);
-			return NULL;
-		}
-		v[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	v[o] = '\0';
-	return v;
 }
 
 #define WORDS_MAX 5
@@ -225,9 +165,9 @@ parse_line(const char *line, size_t len, struct rcptlog *l, struct str *why)
 		str_notef(why, "bad rcpt line");
 		return -1;
 	}
-	char *dsn = get_value(w[2], wl[2]);
-	char *relay = get_value(w[3], wl[3]);
-	char *text = get_value(w[4], wl[4]);
+	char *dsn = pctword_get(w[2], wl[2]);
+	char *relay = pctword_get(w[3], wl[3]);
+	char *text = pctword_get(w[4], wl[4]);
 	int rc = 0;
 	if (dsn == NULL || relay == NULL || text == NULL || !dsn_ok(dsn)) {
 		str_notef(why, "bad rcpt values");

@@ -92,7 +92,7 @@ test_parse_table(void **state)
 		{ "rcpt 0 4.0.0 none %zz\n", 0, -1, 0 },
 		{ "rcpt 0 4.0.0 none %00\n", 0, -1, 0 },    /* escaped NUL */
 		{ "rcpt 0 4.0.0 none a\0b\n", 21, -1, 0 },  /* raw NUL */
-		{ "rcpt 0 4.0.0 none a\rb\n", 0, 0, 1 },    /* bare CR kept */
+		{ "rcpt 0 4.0.0 none a\rb\n", 0, -1, 0 },   /* raw CR refused */
 		{ "warned\n", 0, -1, 0 },
 		{ "warned x\n", 0, -1, 0 },
 	};
