@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/cfgtext.h"
 #include "lib/params.h"
 
 struct setting {
@@ -161,72 +162,29 @@ parse_entry(struct config *cfg, const char *file, unsigned line,
 	return 0;
 }
 
+struct parse_ctx {
+	struct config *cfg;
+	const char *file;
+	struct diag *d;
+};
+
+static void
+one_entry(const char *entry, size_t len, unsigned line, void *arg)
+{
+	struct parse_ctx *pc = arg;
+
+	(void)parse_entry(pc->cfg, pc->file, line, entry, len, pc->d);
+}
+
 unsigned
 config_parse(struct config *cfg, const char *file, const uint8_t *text,
     size_t len, struct diag *d)
 {
+	struct parse_ctx pc = { cfg, file, d };
 	unsigned before = diag_errors(d);
-	struct str *entry = str_new(CONFIG_LINE_MAX);
-	unsigned line = 0, entry_line = 0;
-	bool have = false, toolong = false;
-	size_t pos = 0;
 
-	while (pos < len || have) {
-		const uint8_t *nl = pos < len
-		    ? memchr(text + pos, '\n', len - pos)
-		    : NULL;
-		size_t llen = pos < len
-		    ? (nl ? (size_t)(nl - (text + pos)) : len - pos)
-		    : 0;
-		const char *l = (const char *)text + pos;
-		bool eof = pos >= len;
-
-		if (!eof) {
-			line++;
-			pos += llen + (nl ? 1 : 0);
-			if (llen > 0 && l[llen - 1] == '\r')
-				llen--;
-			if (memchr(l, '\0', llen) != NULL) {
-				diag_error(d, file, line, "NUL byte in line");
-				continue;
-			}
-		}
-		/* Blank and comment lines neither start nor end an entry. */
-		size_t k = 0;
-		while (!eof && k < llen && is_space((unsigned char)l[k]))
-			k++;
-		if (!eof && (k == llen || l[k] == '#'))
-			continue;
-		if (!eof && k > 0) {
-			/* Continuation of the entry before. */
-			if (!have) {
-				diag_error(d, file, line,
-				    "continuation line without an entry");
-				continue;
-			}
-			if (str_appendc(entry, ' ') < 0 ||
-			    str_append(entry, l + k, llen - k) < 0)
-				toolong = true;
-			continue;
-		}
-		if (have) {
-			if (toolong)
-				diag_error(d, file, entry_line,
-				    "entry longer than %d bytes",
-				    CONFIG_LINE_MAX);
-			else
-				(void)parse_entry(cfg, file, entry_line,
-				    str_c(entry), str_len(entry), d);
-			have = false;
-		}
-		if (eof)
-			break;
-		str_clear(entry);
-		toolong = str_append(entry, l, llen) < 0;
-		entry_line = line;
-		have = true;
-	}
-	str_free(&entry);
+	(void)cfgtext_entries(file, text, len, CONFIG_LINE_MAX, d, one_entry,
+	    &pc);
 	return diag_errors(d) - before;
 }
 
@@ -234,50 +192,17 @@ unsigned
 config_read_main(struct config *cfg, struct diag *d)
 {
 	struct str *path = str_new(4096);
-	unsigned errors;
 	uint8_t *buf = NULL;
-	struct stat st;
-	int fd = -1;
+	unsigned errors = 1;
+	size_t len;
 
-	if (str_appendf(path, "%s/main.cf", cfg->dir) < 0) {
+	if (str_appendf(path, "%s/main.cf", cfg->dir) < 0)
 		diag_error(d, cfg->dir, 0, "configuration path too long");
-		str_free(&path);
-		return 1;
-	}
-	fd = open(str_c(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		diag_error(d, str_c(path), 0, "cannot open: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-		diag_error(d, str_c(path), 0,
-		    "not a regular file of at most %d bytes", CONFIG_FILE_MAX);
-		goto fail;
-	}
-	buf = x_malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			diag_error(d, str_c(path), 0, "read: %s",
-			    n < 0 ? strerror(errno) : "file shrank");
-			goto fail;
-		}
-		got += (size_t)n;
-	}
-	errors = config_parse(cfg, str_c(path), buf, got, d);
+	else if (cfgtext_read(str_c(path), CONFIG_FILE_MAX, &buf, &len, d) == 0)
+		errors = config_parse(cfg, str_c(path), buf, len, d);
 	free(buf);
-	(void)fd_close(&fd); /* read-only: nothing to lose */
 	str_free(&path);
 	return errors;
-fail:
-	free(buf);
-	(void)fd_close(&fd); /* read-only: nothing to lose */
-	str_free(&path);
-	return 1;
 }
 
 int

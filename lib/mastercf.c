@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/cfgtext.h"
 #include "lib/config.h"
 #include "lib/str.h"
 
@@ -212,67 +213,31 @@ parse_entry(struct mastercf *mcf, const char *file, unsigned line,
 	return 0;
 }
 
+struct parse_ctx {
+	struct mastercf *mcf;
+	const char *file;
+	struct diag *d;
+};
+
+static void
+one_entry(const char *entry, size_t len, unsigned line, void *arg)
+{
+	struct parse_ctx *pc = arg;
+	char *copy = x_strndup(entry, len);
+
+	(void)parse_entry(pc->mcf, pc->file, line, copy, pc->d); /* in d */
+	free(copy);
+}
+
 unsigned
 mastercf_parse(struct mastercf *mcf, const char *file, const uint8_t *text,
     size_t len, struct diag *d)
 {
-	unsigned before = diag_errors(d), line = 0, entry_line = 0;
-	struct str *entry = str_new(CONFIG_LINE_MAX);
-	bool have = false, toolong = false;
-	size_t pos = 0;
+	struct parse_ctx pc = { mcf, file, d };
+	unsigned before = diag_errors(d);
 
-	for (;;) {
-		bool eof = pos >= len;
-		const char *l = (const char *)text + pos;
-		size_t llen = 0;
-
-		if (!eof) {
-			const uint8_t *nl = memchr(text + pos, '\n', len - pos);
-			llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
-			pos += llen + (nl ? 1 : 0);
-			line++;
-			if (llen > 0 && l[llen - 1] == '\r')
-				llen--;
-			if (memchr(l, '\0', llen) != NULL) {
-				diag_error(d, file, line, "NUL byte in line");
-				continue;
-			}
-			size_t k = 0;
-			while (k < llen && is_space(l[k]))
-				k++;
-			if (k == llen || l[k] == '#')
-				continue;
-			if (k > 0) {
-				if (!have)
-					diag_error(d, file, line,
-					    "continuation line without an "
-					    "entry");
-				else if (str_appendc(entry, ' ') < 0 ||
-				    str_append(entry, l + k, llen - k) < 0)
-					toolong = true;
-				continue;
-			}
-		}
-		if (have) {
-			if (toolong) {
-				diag_error(d, file, entry_line,
-				    "entry too long");
-			} else {
-				char *copy = x_strdup(str_c(entry));
-				(void)parse_entry(mcf, file, entry_line, copy,
-				    d); /* problems are in d */
-				free(copy);
-			}
-			have = false;
-		}
-		if (eof)
-			break;
-		str_clear(entry);
-		toolong = str_append(entry, l, llen) < 0;
-		entry_line = line;
-		have = true;
-	}
-	str_free(&entry);
+	(void)cfgtext_entries(file, text, len, CONFIG_LINE_MAX, d, one_entry,
+	    &pc);
 	return diag_errors(d) - before;
 }
 
@@ -280,39 +245,16 @@ unsigned
 mastercf_read(struct mastercf *mcf, const char *config_dir, struct diag *d)
 {
 	struct str *path = str_new(4096);
-	struct stat st;
 	uint8_t *buf = NULL;
 	unsigned errors = 1;
-	int fd;
+	size_t len;
 
-	if (str_appendf(path, "%s/master.cf", config_dir) < 0) {
+	if (str_appendf(path, "%s/master.cf", config_dir) < 0)
 		diag_error(d, config_dir, 0, "path too long");
-		str_free(&path);
-		return 1;
-	}
-	fd = open(str_c(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > MASTERCF_FILE_MAX) {
-		diag_error(d, str_c(path), 0, "cannot read: %s",
-		    fd < 0 ? strerror(errno) : "not a regular file of sane size");
-		goto out;
-	}
-	buf = x_malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			diag_error(d, str_c(path), 0, "read error");
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	errors = mastercf_parse(mcf, str_c(path), buf, got, d);
-out:
+	else if (cfgtext_read(str_c(path), MASTERCF_FILE_MAX, &buf, &len, d) ==
+	    0)
+		errors = mastercf_parse(mcf, str_c(path), buf, len, d);
 	free(buf);
-	(void)fd_close(&fd); /* read-only */
 	str_free(&path);
 	return errors;
 }
