@@ -295,6 +295,7 @@ execute(struct qmgr *qm, const uint8_t *line, size_t len, struct str *out,
 	log_debug("admin: uid %u: %s %s", (unsigned)uid,
 	    admin_verb_name(cmd.verb), cmd.all ? "ALL" : cmd.id);
 	if (fn == NULL) {
+		msg_retry_stranded(qm);
 		rc = queue_scan(qm->q, QUEUE_DEFERRED, count_one, &count, why);
 		sched_unsuspend_all(qm);
 		qmgr_scan_deferred(qm, true);

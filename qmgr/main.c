@@ -132,6 +132,7 @@ run_cb(struct event_loop *loop, void *arg)
 
 	qm->run_timer = event_timer_add(loop, qm->p->queue_run_delay * 1000,
 	    run_cb, qm);
+	msg_retry_stranded(qm);
 	qmgr_scan_incoming(qm);
 	qmgr_scan_deferred(qm, false);
 }
@@ -165,7 +166,7 @@ recover_one(const char *id, void *arg)
 	struct str *why = str_new(512);
 
 	if (queue_move(qm->q, QUEUE_ACTIVE, QUEUE_INCOMING, id, why) < 0)
-		log_err("%s: recovery: %s", id, str_c(why));
+		msg_strand(qm, id, QUEUE_INCOMING, why); /* and logged */
 	else
 		log_debug("%s: active -> incoming (recovery)", id);
 	str_free(&why);

@@ -422,6 +422,70 @@ write_log(struct qmgr *qm, struct qmsg *m)
 	str_free(&why);
 }
 
+/*
+ * Out of active/ into to: a held message must stay held, durably; the
+ * others may come back after a crash (lib/queue.h, queue_move_lazy).
+ */
+static int
+move_out(struct qmgr *qm, const char *id, enum queue_folder to,
+    struct str *why)
+{
+	return to == QUEUE_HOLD ? queue_move(qm->q, QUEUE_ACTIVE, to, id, why)
+				: queue_move_lazy(qm->q, QUEUE_ACTIVE, to, id,
+				      why);
+}
+
+/*
+ * The move out of active/ failed and the message leaves memory: remember
+ * the file, or it would wait there, undelivered, for the next qmgr's
+ * recovery, which for a resident qmgr may be never (it did: a full ext4
+ * whose deferred/ could not grow by a block, test_full_disk.py).
+ * msg_retry_stranded() moves it on at every queue run and flush.
+ */
+void
+msg_strand(struct qmgr *qm, const char *id, enum queue_folder to,
+    struct str *why)
+{
+	size_t i;
+
+	log_err("%s: %s (left in active/; tried again at the next queue run)",
+	    id, str_c(why));
+	for (i = 0; i < qm->nstranded; i++)
+		if (strcmp(qm->stranded[i].id, id) == 0)
+			break;
+	if (i == qm->nstranded) {
+		qm->stranded = x_realloc(qm->stranded,
+		    (qm->nstranded + 1) * sizeof(*qm->stranded));
+		qm->nstranded++;
+	}
+	snprintf(qm->stranded[i].id, sizeof(qm->stranded[i].id), "%s", id);
+	qm->stranded[i].to = to;
+}
+
+void
+msg_retry_stranded(struct qmgr *qm)
+{
+	struct str *why = str_new(512);
+	size_t keep = 0;
+
+	for (size_t i = 0; i < qm->nstranded; i++) {
+		const struct qstrand *s = &qm->stranded[i];
+		str_clear(why);
+		if (move_out(qm, s->id, s->to, why) == 0) {
+			log_info("%s: moved from active/ to %s/", s->id,
+			    queue_folder_name(s->to));
+			if (s->to == QUEUE_INCOMING)
+				qmgr_scan_incoming(qm);
+		} else if (errno != ENOENT) {
+			log_debug("%s: still in active/: %s", s->id,
+			    str_c(why));
+			qm->stranded[keep++] = *s;
+		}
+	}
+	qm->nstranded = keep;
+	str_free(&why);
+}
+
 static void
 msg_finish(struct qmgr *qm, struct qmsg *m)
 {
@@ -474,12 +538,8 @@ msg_finish(struct qmgr *qm, struct qmsg *m)
 	set_next_attempt(qm, m->id, to != QUEUE_DEFERRED ? now
 	    : now + backoff_delay(arrival, now, p->minimal_backoff_time,
 		  p->maximal_backoff_time));
-	/* A held message must stay held; the others may come back. */
-	if ((to == QUEUE_HOLD ? queue_move(qm->q, QUEUE_ACTIVE, to, m->id, why)
-			      : queue_move_lazy(qm->q, QUEUE_ACTIVE, to, m->id,
-				    why)) < 0)
-		log_err("%s: %s (left in active/ until qmgr restarts)", m->id,
-		    str_c(why));
+	if (move_out(qm, m->id, to, why) < 0)
+		msg_strand(qm, m->id, to, why);
 	else if (to == QUEUE_INCOMING)
 		qmgr_scan_incoming(qm);
 out:
@@ -496,8 +556,8 @@ unload(struct qmgr *qm, const char *id)
 {
 	struct str *why = str_new(512);
 
-	if (queue_move_lazy(qm->q, QUEUE_ACTIVE, QUEUE_DEFERRED, id, why) < 0)
-		log_err("%s: %s (left in active/)", id, str_c(why));
+	if (move_out(qm, id, QUEUE_DEFERRED, why) < 0)
+		msg_strand(qm, id, QUEUE_DEFERRED, why);
 	str_free(&why);
 }
 
@@ -530,9 +590,10 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	(void)close(fd); /* read-only */
 	if (st == STATUS_PERM) {
 		struct str *why2 = str_new(512);
+		/* Stranded for incoming/: read again, refused again. */
 		if (queue_corrupt(qm->q, QUEUE_ACTIVE, id, str_c(why),
 			why2) < 0)
-			log_debug("%s: left in active/", id); /* logged */
+			msg_strand(qm, id, QUEUE_INCOMING, why2);
 		str_free(&why2);
 		goto out;
 	}
@@ -619,6 +680,9 @@ msg_delete(struct qmgr *qm, struct qmsg *m, struct str *why)
 void
 msg_free_all(struct qmgr *qm)
 {
+	/* The next qmgr's recovery moves stranded files on. */
+	x_free(&qm->stranded);
+	qm->nstranded = 0;
 	while (qm->msgs != NULL) {
 		struct qmsg *m = qm->msgs;
 		sched_cancel(qm, m);

@@ -118,6 +118,18 @@ struct qxport {
 struct qscan;
 struct qadmin;
 
+/*
+ * A file left in active/ after its message left memory, because the
+ * rename that should have taken it on failed (a full disk: on ext4 a
+ * folder that must grow by a block to take one more name).  Nothing
+ * else would ever move it before the next qmgr's recovery, so it is
+ * tried again at every queue run and flush.
+ */
+struct qstrand {
+	char id[QUEUE_ID_SIZE];
+	enum queue_folder to; /* where it was going */
+};
+
 struct qmgr {
 	struct service *svc;    /* borrowed */
 	const struct params *p; /* borrowed from svc */
@@ -143,6 +155,8 @@ struct qmgr {
 	struct event_timer *run_timer;  /* queue_run_delay */
 	struct event_timer *sched_timer; /* suspensions, busy transports */
 	struct qadmin *admin;
+	struct qstrand *stranded;
+	size_t nstranded;
 };
 
 /* main.c */
@@ -182,6 +196,14 @@ void msg_hold(struct qmgr *qm, struct qmsg *m);
 void msg_requeue(struct qmgr *qm, struct qmsg *m);
 /* Remove the file now (durably); 0 or -1 with why. */
 int msg_delete(struct qmgr *qm, struct qmsg *m, struct str *why);
+/*
+ * id could not be moved out of active/ into to (why says why): log it
+ * and remember it (struct qstrand).
+ */
+void msg_strand(struct qmgr *qm, const char *id, enum queue_folder to,
+    struct str *why);
+/* Move the stranded files on, as far as the disk allows now. */
+void msg_retry_stranded(struct qmgr *qm);
 void msg_free_all(struct qmgr *qm);
 
 /* notice.c */
