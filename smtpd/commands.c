@@ -135,26 +135,20 @@ do_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	str_clear(s->reply);
 	if (s->sasl_username != NULL &&
 	    policy_sender_login(s, &m->addr, s->reply) < 0) {
-		char cl[SMTPD_CLIENT_MAX];
-		struct log_esc e;
-		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s> "
-			 "proto=%s helo=<%s>",
-		    smtpd_client(s, cl, sizeof(cl)), str_c(s->reply),
-		    log_escape_str(&e, m->addr.text),
-		    s->esmtp ? "ESMTP" : "SMTP",
-		    s->helo ? s->helo : "");
+		smtpd_reject(s, "MAIL", m->addr.text, NULL, str_c(s->reply));
 		memset(m, 0, sizeof(*m));
-		smtpd_reply(s, "%s", str_c(s->reply));
 		return;
 	}
 	if (m->has_size && m->size > p->message_size_limit) {
+		smtpd_reject(s, "MAIL", m->addr.text, NULL,
+		    "552 5.3.4 Message size exceeds fixed limit");
 		memset(m, 0, sizeof(*m));
-		smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
 	if (policy_disk_room(s, m->has_size ? m->size : 0) < 0) {
+		smtpd_reject(s, "MAIL", m->addr.text, NULL,
+		    "452 4.3.1 Insufficient system storage");
 		memset(m, 0, sizeof(*m));
-		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
 	s->sender = x_strdup(m->addr.text);
@@ -179,14 +173,8 @@ do_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	str_clear(s->reply);
 	if (policy_rcpt(s, &r, s->reply) < 0) {
-		char cl[SMTPD_CLIENT_MAX];
-		struct log_esc e;
-		log_info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> "
-			 "to=<%s> proto=%s helo=<%s>",
-		    smtpd_client(s, cl, sizeof(cl)), str_c(s->reply),
-		    s->sender, log_escape_str(&e, r.addr.text),
-		    s->esmtp ? "ESMTP" : "SMTP", s->helo ? s->helo : "");
-		smtpd_reply(s, "%s", str_c(s->reply));
+		smtpd_reject(s, "RCPT", s->sender, r.addr.text,
+		    str_c(s->reply));
 		return;
 	}
 	if (s->nrcpts == s->arcpts) {

@@ -118,6 +118,22 @@ smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+smtpd_reject(struct smtpd_session *s, const char *stage, const char *from,
+    const char *to, const char *reply)
+{
+	char cl[SMTPD_CLIENT_MAX];
+	struct log_esc ef, et;
+
+	log_info("NOQUEUE: reject: %s from %s: %s; from=<%s>%s%s%s proto=%s "
+		 "helo=<%s>",
+	    stage, smtpd_client(s, cl, sizeof(cl)), reply,
+	    log_escape_str(&ef, from ? from : ""), to ? " to=<" : "",
+	    to ? log_escape_str(&et, to) : "", to ? ">" : "",
+	    s->esmtp ? "ESMTP" : "SMTP", s->helo ? s->helo : "");
+	smtpd_reply(s, "%s", reply);
+}
+
 /* Counted out of anvil before the client can see the session end. */
 static void
 anvil_done(struct smtpd_session *s)

@@ -143,6 +143,13 @@ void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 void smtpd_reply_more(struct smtpd_session *s, const char *fmt, ...)
     FCT_PRINTF(2, 3);
 void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st);
+/*
+ * Refuse with reply (a whole line) and log it as Postfix does:
+ * "NOQUEUE: reject: STAGE from host[addr]: REPLY; from=<..> [to=<..>]
+ * proto=.. helo=<..>".  from and to may be NULL (to is left out).
+ */
+void smtpd_reject(struct smtpd_session *s, const char *stage,
+    const char *from, const char *to, const char *reply);
 /* Close after the queued replies are written. */
 void smtpd_close_after_reply(struct smtpd_session *s);
 /* The "host[addr]" text for logs; buf has SMTPD_CLIENT_MAX bytes. */

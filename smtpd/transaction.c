@@ -53,7 +53,7 @@ txn_fail(struct smtpd_session *s, enum status st)
 	s->txn_errno = errno;
 	s->txn_failed = true;
 	s->txn_status = st;
-	log_warn("queue file write: %s", str_c(s->txn_why));
+	log_warn("%s", str_c(s->txn_why));
 }
 
 static int
@@ -239,11 +239,8 @@ txn_end(struct smtpd_session *s)
 
 	smtpd_client(s, cl, sizeof(cl));
 	if (reply != NULL && !(dataread_flags(s->dr) & DATAREAD_F_OUTERR)) {
-		log_info("NOQUEUE: reject: %s from %s: %s; from=<%s> proto=%s "
-			 "helo=<%s>",
-		    s->bdat_used ? "BDAT" : "DATA", cl, reply, s->sender,
-		    s->esmtp ? "ESMTP" : "SMTP", s->helo ? s->helo : "");
-		smtpd_reply(s, "%s", reply);
+		smtpd_reject(s, s->bdat_used ? "BDAT" : "DATA", s->sender, NULL,
+		    reply);
 		goto done;
 	}
 	if (!s->txn_failed) {
@@ -252,14 +249,12 @@ txn_end(struct smtpd_session *s)
 			txn_fail(s, st);
 	}
 	if (s->txn_failed) {
-		if (disk_full(s->txn_errno))
-			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-		else if (s->txn_status == STATUS_PERM)
-			smtpd_reply(s, "554 5.3.0 Error: message could not be "
-				       "stored");
-		else
-			smtpd_reply(s, "451 4.3.0 Error: queue file write "
-				       "error");
+		smtpd_reject(s, s->bdat_used ? "BDAT" : "DATA", s->sender, NULL,
+		    disk_full(s->txn_errno)
+			? "452 4.3.1 Insufficient system storage"
+		    : s->txn_status == STATUS_PERM
+			? "554 5.3.0 Error: message could not be stored"
+			: "451 4.3.0 Error: queue file write error");
 		goto done;
 	}
 	const char *id = queue_file_id(s->qf);
