@@ -14,6 +14,7 @@ static const char *const verbs[] = {
 	[ADMIN_REQUEUE] = "requeue",
 	[ADMIN_DELETE] = "delete",
 	[ADMIN_FLUSH] = "flush",
+	[ADMIN_EXPIRE] = "expire",
 };
 
 const char *

@@ -36,6 +36,7 @@ enum admin_verb {
 	ADMIN_REQUEUE,
 	ADMIN_DELETE,
 	ADMIN_FLUSH,
+	ADMIN_EXPIRE,
 };
 
 struct admin_cmd {

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lib/str.h"
@@ -123,6 +124,19 @@ FCT_MUST_CHECK int queue_move(struct queue *q, enum queue_folder from,
  */
 FCT_MUST_CHECK int queue_move_lazy(struct queue *q, enum queue_folder from,
     enum queue_folder to, const char *id, struct str *why);
+
+/*
+ * Forced expiry (Postfix's postsuper -e): the owner's execute bit on a
+ * queue file (0700 instead of 0600) says "return this message to its
+ * sender at its next delivery attempt".  Setting it is one chmod, made
+ * durable with an fsync of the file.  Returns 0, or -1 with why (errno
+ * kept: ENOENT when the file is not in folder f).
+ */
+#define QUEUE_MODE_EXPIRE S_IXUSR
+FCT_MUST_CHECK int queue_expire_mark(struct queue *q, enum queue_folder f,
+    const char *id, struct str *why);
+/* True when the file behind fd carries the forced-expiry mark. */
+bool queue_expire_marked(int fd);
 
 /*
  * Move an unreadable file to corrupt/ and log it with reason (a warning,

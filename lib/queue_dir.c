@@ -361,6 +361,37 @@ queue_move_lazy(struct queue *q, enum queue_folder from,
 }
 
 int
+queue_expire_mark(struct queue *q, enum queue_folder f, const char *id,
+    struct str *why)
+{
+	struct stat st;
+	int fd = queue_file_open(q, f, id, O_RDONLY, why);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 ||
+	    fchmod(fd, (st.st_mode & 07777) | QUEUE_MODE_EXPIRE) < 0 ||
+	    fsio_fsync(fd) < 0) {
+		int e = errno;
+		str_notef(why, "%s/%s: mark for expiry: %s",
+		    folder_defs[f].name, id, strerror(e));
+		(void)close(fd); /* the failure is what counts */
+		errno = e;
+		return -1;
+	}
+	(void)close(fd); /* synced above */
+	return 0;
+}
+
+bool
+queue_expire_marked(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (st.st_mode & QUEUE_MODE_EXPIRE) != 0;
+}
+
+int
 queue_corrupt(struct queue *q, enum queue_folder from, const char *id,
     const char *reason, struct str *why)
 {

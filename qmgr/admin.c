@@ -217,6 +217,50 @@ do_delete(struct qmgr *qm, const char *id, uint64_t *count, struct str *why)
 	return 0;
 }
 
+/*
+ * Forced expiry: mark the file; a message waiting in deferred/ is made
+ * due at once so that its next attempt (and bounce) comes now.  A held
+ * message keeps waiting, marked, until it is released.
+ */
+static int
+do_expire(struct qmgr *qm, const char *id, uint64_t *count, struct str *why)
+{
+	static const enum queue_folder from[] = { QUEUE_ACTIVE,
+		QUEUE_INCOMING, QUEUE_DEFERRED, QUEUE_HOLD };
+	struct qmsg *m = msg_find(qm, id);
+
+	if (m != NULL && m->deleted)
+		return 0;
+	for (size_t i = 0; i < FCT_NELEM(from); i++) {
+		if (queue_expire_mark(qm->q, from[i], id, why) < 0) {
+			if (errno != ENOENT)
+				return -1;
+			str_clear(why);
+			continue;
+		}
+		if (m != NULL)
+			m->expire = true;
+		if (from[i] == QUEUE_DEFERRED) {
+			time_t now = time(NULL);
+			struct timespec ts[2] = { { now, 0 }, { now, 0 } };
+			int fd = queue_file_open(qm->q, QUEUE_DEFERRED, id,
+			    O_RDONLY, why);
+			if (fd >= 0) {
+				if (fsio_futimens(fd, ts) < 0)
+					log_warn("%s: expire: set mtime: %m",
+					    id);
+				(void)close(fd); /* read-only */
+			}
+			str_clear(why);
+			qmgr_scan_deferred(qm, false);
+		}
+		log_info("%s: forced to expire", id);
+		(*count)++;
+		return 0;
+	}
+	return 0;
+}
+
 struct idlist {
 	char **v;
 	size_t n;
@@ -288,6 +332,9 @@ execute(struct qmgr *qm, const uint8_t *line, size_t len, struct str *out,
 		break;
 	case ADMIN_DELETE:
 		fn = do_delete;
+		break;
+	case ADMIN_EXPIRE:
+		fn = do_expire;
 		break;
 	case ADMIN_FLUSH:
 		break;

@@ -501,11 +501,15 @@ msg_finish(struct qmgr *qm, struct qmsg *m)
 		goto out;
 	mark = x_calloc(m->env.nrcpts + 1, sizeof(*mark));
 	tmp = x_calloc(m->env.nrcpts + 1, sizeof(*tmp));
-	/* Expiry, only after an attempt (a held message never expires). */
+	/*
+	 * Expiry, only after an attempt (a held message never expires):
+	 * past its lifetime, or forced by an administrator.
+	 */
 	if (!m->hold && collect(m, QR_DEFER, 0, true, tmp) > 0 &&
-	    backoff_expired(arrival, now,
-		null_sender ? p->bounce_queue_lifetime
-			    : p->maximal_queue_lifetime)) {
+	    (m->expire ||
+		backoff_expired(arrival, now,
+		    null_sender ? p->bounce_queue_lifetime
+				: p->maximal_queue_lifetime))) {
 		log_info("%s: from=<%s>, status=expired, returned to sender",
 		    m->id, log_escape_str(&e, m->env.sender));
 		for (size_t i = 0; i < m->env.nrcpts; i++)
@@ -587,6 +591,7 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	}
 	st = queue_env_parse(queue_pread_fd, &fd, queue_record_limit(qm->q),
 	    &env, why);
+	bool expire = queue_expire_marked(fd);
 	(void)close(fd); /* read-only */
 	if (st == STATUS_PERM) {
 		struct str *why2 = str_new(512);
@@ -605,6 +610,7 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	m = x_calloc(1, sizeof(*m));
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	m->env = env;
+	m->expire = expire;
 	m->r = x_calloc(env.nrcpts + 1, sizeof(*m->r));
 	m->active_us = time_real_us();
 	str_clear(why);

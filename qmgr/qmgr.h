@@ -79,6 +79,8 @@ struct qmsg {
 	bool hold;            /* admin: move to hold/ when the round ends */
 	bool requeue;         /* admin: back to incoming/ when it ends */
 	bool deleted;         /* admin: file removed; forget it */
+	bool expire;          /* forced expiry: bounce what is left after
+				 this attempt (QUEUE_MODE_EXPIRE) */
 };
 
 struct qdest;

@@ -46,6 +46,7 @@ struct listing {
 	bool failed;
 	struct queue *q;
 	enum queue_folder folder;
+	bool expire; /* the file being listed is forced to expire */
 };
 
 struct ids {
@@ -121,9 +122,10 @@ emit_json(struct listing *l, const char *id, const struct queue_env *env,
 	*rc |= json_append_string(o, id);
 	*rc |= str_appendf(o,
 	    ", \"arrival_time\": %llu, \"message_size\": %llu, "
-	    "\"forced_expire\": false, \"sender\": ",
+	    "\"forced_expire\": %s, \"sender\": ",
 	    (unsigned long long)(env->arrival_us / 1000000),
-	    (unsigned long long)env->content_len);
+	    (unsigned long long)env->content_len,
+	    l->expire ? "true" : "false");
 	*rc |= json_append_string(o, env->sender);
 	*rc |= str_appends(o, ", \"recipients\": [");
 	bool first = true;
@@ -161,10 +163,12 @@ emit_text(struct listing *l, const char *id, const struct queue_env *env,
 		    "--Sender/Recipient------");
 	else
 		*rc |= str_appends(o, "\n");
-	snprintf(idst, sizeof(idst), "%s%s", id,
+	/* postqueue: '*' active, '!' held, then '#' when forced to expire. */
+	snprintf(idst, sizeof(idst), "%s%s%s", id,
 	    l->folder == QUEUE_ACTIVE ? "*"
 	    : l->folder == QUEUE_HOLD ? "!"
-				      : "");
+				      : "",
+	    l->expire ? "#" : "");
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
 	*rc |= str_appendf(o, "%-17s %8llu %19.19s %s\n", idst,
@@ -215,6 +219,7 @@ list_one(struct listing *l, const char *id)
 	str_clear(why);
 	if (rcptlog_read(l->q, QUEUE_DEFER, id, &log, why) < 0)
 		log_warn("%s: defer log: %s", id, str_c(why));
+	l->expire = queue_expire_marked(fd);
 	if (l->json)
 		emit_json(l, id, &env, &log, &rc);
 	else

@@ -35,7 +35,7 @@ usage(void)
 	    "  user add|passwd|del|disable|enable ADDRESS, user list\n"
 	    "                                          accounts (users, passwd)\n"
 	    "  queue show ID                           print one queued message\n"
-	    "  queue hold|release|requeue|delete ID...|ALL\n"
+	    "  queue hold|release|requeue|delete|expire ID...|ALL\n"
 	    "                                          change queued messages\n"
 	    "  flush                                   retry deferred mail now\n");
 	exit(2);

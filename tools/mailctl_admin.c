@@ -31,6 +31,7 @@ static const char *const done_words[] = {
 	[ADMIN_REQUEUE] = "requeued",
 	[ADMIN_DELETE] = "deleted",
 	[ADMIN_FLUSH] = "deferred, to be tried now",
+	[ADMIN_EXPIRE] = "marked to expire at the next attempt",
 };
 
 static int
@@ -195,7 +196,7 @@ mailctl_queue_admin(struct mailctl *mc, int argc, char **argv)
 	if (argc < 3 || admin_verb_parse(argv[1], strlen(argv[1]), &verb) < 0 ||
 	    verb == ADMIN_FLUSH) {
 		fprintf(stderr, "usage: mailctl queue hold|release|requeue|"
-				"delete ID...|ALL\n");
+				"delete|expire ID...|ALL\n");
 		return 2;
 	}
 	cmds = x_calloc((size_t)argc, sizeof(*cmds));

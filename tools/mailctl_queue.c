@@ -121,7 +121,8 @@ cmd_queue(struct mailctl *mc, int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "hold") == 0 ||
 	    strcmp(argv[1], "release") == 0 ||
 	    strcmp(argv[1], "requeue") == 0 ||
-	    strcmp(argv[1], "delete") == 0)) {
+	    strcmp(argv[1], "delete") == 0 ||
+	    strcmp(argv[1], "expire") == 0)) {
 		str_free(&why);
 		return mailctl_queue_admin(mc, argc, argv);
 	}

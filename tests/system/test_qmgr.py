@@ -898,3 +898,38 @@ def test_active_queue_limit(inst_stopped):
             inst.wait_log(r"qmgr\[\d+\]: %s: removed$" % q)
     finally:
         agent.close()
+
+
+def test_forced_expiry(inst_stopped):
+    """mailctl queue expire (postsuper -e): mailq shows '#', a held
+    message keeps waiting marked, and the next attempt returns it to
+    the sender."""
+    inst = inst_stopped
+    start(inst, minimal_backoff_time="1h", maximal_backoff_time="2h")
+    qid = send_mail(inst, DEMO, ["far@remote.test"], body("give up"))
+    wait_queue_name(inst, qid, "deferred")
+    assert inst.mailctl("queue", "hold", qid).returncode == 0
+    wait_queue_name(inst, qid, "hold")
+    out = inst.mailctl("queue", "expire", qid).stdout.decode()
+    assert out == "%s: 1 message marked to expire at the next attempt\n" \
+        % qid, out
+    inst.wait_log(r"qmgr\[\d+\]: %s: forced to expire$" % qid)
+    assert re.search(r"^%s!#\s+\d+ " % qid, inst.mailq(), re.M), inst.mailq()
+    e = entry(inst, qid)
+    assert e["forced_expire"] is True and e["queue_name"] == "hold"
+    # Held: no attempt, so no bounce yet.
+    time.sleep(1.5)
+    assert notices(inst) == []
+    assert inst.mailctl("queue", "release", qid).returncode == 0
+    inst.wait_log(r"qmgr\[\d+\]: %s: from=<%s>, status=expired, returned to "
+                  r"sender$" % (qid, re.escape(DEMO)))
+    wait_gone(inst, qid)
+    n = wait_for(lambda: notices(inst), "the bounce")
+    assert n[0].get_payload()[1].get_payload()[1]["Action"] == "failed"
+    # A deferred message marked to expire is tried (and returned) at once.
+    qid2 = send_mail(inst, DEMO, ["far2@remote.test"], body("also"))
+    wait_queue_name(inst, qid2, "deferred")
+    assert inst.mailctl("queue", "expire", qid2).returncode == 0
+    inst.wait_log(r"qmgr\[\d+\]: %s: from=<%s>, status=expired, returned to "
+                  r"sender$" % (qid2, re.escape(DEMO)))
+    wait_gone(inst, qid2)

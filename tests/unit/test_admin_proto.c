@@ -30,6 +30,8 @@ test_commands(void **state)
 		{ "requeue " ID, 0, ADMIN_REQUEUE, false, ID },
 		{ "delete " ID, 0, ADMIN_DELETE, false, ID },
 		{ "delete ALL", 0, ADMIN_DELETE, true, "" },
+		{ "expire " ID, 0, ADMIN_EXPIRE, false, ID },
+		{ "expire ALL", 0, ADMIN_EXPIRE, true, "" },
 		{ "hold ALL\r", 0, ADMIN_HOLD, true, "" },
 		{ "flush", 0, ADMIN_FLUSH, false, "" },
 		{ "flush\r", 0, ADMIN_FLUSH, false, "" },

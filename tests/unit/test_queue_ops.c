@@ -259,6 +259,26 @@ test_move_lazy(void **state)
 }
 
 static void
+test_expire_mark(void **state)
+{
+	struct fx *f = *state;
+	char id[QUEUE_ID_SIZE];
+	int fd;
+
+	assert_int_equal(write_forced(f, "m@x", NULL, id), STATUS_OK);
+	fd = queue_file_open(f->q, QUEUE_INCOMING, id, O_RDONLY, f->why);
+	assert_true(fd >= 0);
+	assert_false(queue_expire_marked(fd));
+	assert_int_equal(queue_expire_mark(f->q, QUEUE_INCOMING, id, f->why),
+	    0);
+	assert_true(queue_expire_marked(fd));
+	close(fd);
+	/* Not there: ENOENT, nothing marked. */
+	assert_int_equal(queue_expire_mark(f->q, QUEUE_HOLD, id, f->why), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void
 test_corrupt(void **state)
 {
 	struct fx *f = *state;
@@ -484,6 +504,7 @@ main(void)
 	    T(test_mark_done),
 	    T(test_move),
 	    T(test_move_lazy),
+	    T(test_expire_mark),
 	    T(test_corrupt),
 	    T(test_scan),
 	    T(test_remove_and_open),
