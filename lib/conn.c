@@ -136,15 +136,17 @@ ssl_fail(struct conn *c, int ret, unsigned *wants_r)
 	return -1;
 }
 
-ssize_t
-conn_read(struct conn *c, void *p, size_t n)
+/*
+ * Where a read or write must go: 0 through TLS, 1 plain, or -1 with errno
+ * (EPROTO after a TLS failure — never back to clear text — or EAGAIN
+ * while the handshake goes on).
+ */
+static int
+io_route(struct conn *c)
 {
-	size_t got = 0;
-	int ret;
-
 	switch (c->tls) {
 	case CT_PLAIN:
-		return plain_read(c, p, n);
+		return 1;
 	case CT_FAILED:
 		errno = EPROTO;
 		return -1;
@@ -157,10 +159,24 @@ conn_read(struct conn *c, void *p, size_t n)
 			errno = EAGAIN;
 			return -1;
 		}
-		break;
+		return 0;
 	case CT_UP:
-		break;
+		return 0;
 	}
+	errno = EPROTO;
+	return -1;
+}
+
+ssize_t
+conn_read(struct conn *c, void *p, size_t n)
+{
+	size_t got = 0;
+	int ret;
+
+	int route = io_route(c);
+
+	if (route != 0)
+		return route > 0 ? plain_read(c, p, n) : -1;
 	if (n == 0)
 		return 0;
 	ERR_clear_error();
@@ -179,25 +195,10 @@ conn_write(struct conn *c, const void *p, size_t n)
 	size_t put = 0;
 	int ret;
 
-	switch (c->tls) {
-	case CT_PLAIN:
-		return plain_write(c, p, n);
-	case CT_FAILED:
-		errno = EPROTO;
-		return -1;
-	case CT_HANDSHAKE:
-		if (conn_handshake(c, NULL) == CONN_HS_ERROR) {
-			errno = EPROTO;
-			return -1;
-		}
-		if (c->tls != CT_UP) {
-			errno = EAGAIN;
-			return -1;
-		}
-		break;
-	case CT_UP:
-		break;
-	}
+	int route = io_route(c);
+
+	if (route != 0)
+		return route > 0 ? plain_write(c, p, n) : -1;
 	if (n == 0)
 		return 0;
 	ERR_clear_error();
