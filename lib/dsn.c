@@ -92,29 +92,26 @@ has_8bit(const char *s)
 }
 
 /*
- * Write "name: text" folded at spaces near FOLD_AT columns; a word
- * longer than WORD_MAX is cut.  Continuation lines start with a space
- * (RFC 5322 §2.2.3: folding is CRLF before whitespace).
+ * text's words after what is already on the line (col columns), folded
+ * before FOLD_AT: a fold writes brk and goes on at brk_col.  No fold
+ * while the line is shorter than min_col (the first word always fits).
  */
 static void
-put_field(struct out *o, const char *name, const char *text)
+put_words(struct out *o, const char *text, size_t col, size_t min_col,
+    const char *brk, size_t brk_col)
 {
 	char *t = clean(text);
 	const char *p = t;
-	size_t col;
 
-	puts_(o, name);
-	puts_(o, ":");
-	col = strlen(name) + 1;
 	while (*p == ' ')
 		p++;
 	while (*p != '\0') {
 		size_t w = strcspn(p, " ");
 		if (w > WORD_MAX)
 			w = WORD_MAX;
-		if (col > 1 && col + 1 + w > FOLD_AT) {
-			puts_(o, "\r\n");
-			col = 0;
+		if (col > min_col && col + 1 + w > FOLD_AT) {
+			puts_(o, brk);
+			col = brk_col;
 		}
 		puts_(o, " ");
 		put(o, p, w);
@@ -127,34 +124,25 @@ put_field(struct out *o, const char *name, const char *text)
 	free(t);
 }
 
+/*
+ * Write "name: text" folded at spaces near FOLD_AT columns; a word
+ * longer than WORD_MAX is cut.  Continuation lines start with a space
+ * (RFC 5322 §2.2.3: folding is CRLF before whitespace).
+ */
+static void
+put_field(struct out *o, const char *name, const char *text)
+{
+	puts_(o, name);
+	puts_(o, ":");
+	put_words(o, text, strlen(name) + 1, 1, "\r\n", 0);
+}
+
 /* Plain-text paragraph line: wrapped like a field, indented after. */
 static void
 put_wrapped(struct out *o, const char *lead, const char *text)
 {
-	char *t = clean(text);
-	const char *p = t;
-	size_t col = strlen(lead);
-
 	puts_(o, lead);
-	while (*p == ' ')
-		p++;
-	while (*p != '\0') {
-		size_t w = strcspn(p, " ");
-		if (w > WORD_MAX)
-			w = WORD_MAX;
-		if (col > 4 && col + 1 + w > FOLD_AT) {
-			puts_(o, "\r\n   ");
-			col = 3;
-		}
-		puts_(o, " ");
-		put(o, p, w);
-		col += 1 + w;
-		p += w;
-		while (*p == ' ')
-			p++;
-	}
-	puts_(o, "\r\n");
-	free(t);
+	put_words(o, text, strlen(lead), 4, "\r\n   ", 3);
 }
 
 static void
