@@ -25,6 +25,9 @@
 #include "lib/sock.h"
 #include "tools/mailctl.h"
 
+/* Connections tried for one command while qmgr is being replaced. */
+#define ADMIN_RETRIES 20
+
 static const char *const done_words[] = {
 	[ADMIN_HOLD] = "placed on hold",
 	[ADMIN_RELEASE] = "released from hold",
@@ -131,7 +134,7 @@ run_admin(struct mailctl *mc, const struct admin_cmd *cmds, size_t n)
 	struct str *out = str_new(ADMIN_LINE_MAX + 2);
 	struct str *line = str_new(ADMIN_LINE_MAX + 1);
 	struct str *text = str_new(ADMIN_LINE_MAX + 1);
-	int fd, rc = 0;
+	int fd = -1, rc = 0;
 
 	if (mailctl_load(mc, true) < 0 || (fd = connect_qmgr(mc)) < 0) {
 		rc = 1;
@@ -145,14 +148,34 @@ run_admin(struct mailctl *mc, const struct admin_cmd *cmds, size_t n)
 
 		str_clear(out);
 		str_clear(text);
-		errno = 0;
-		if (admin_cmd_format(c, out) < 0 ||
-		    send_all(fd, str_c(out), str_len(out)) < 0 ||
-		    read_line(fd, line) < 0) {
-			fprintf(stderr, "mailctl: qmgr: %s\n",
-			    errno ? strerror(errno) : "no answer");
+		if (admin_cmd_format(c, out) < 0) {
+			fprintf(stderr, "mailctl: command too long\n");
 			rc = 1;
 			break;
+		}
+		/*
+		 * A qmgr that is being replaced (reload) may take the
+		 * connection and exit before it answers.  Every command is
+		 * idempotent (a second delete finds nothing, a second hold
+		 * changes nothing), so send it again to the next qmgr.
+		 */
+		int tries = 0;
+		for (;;) {
+			errno = 0;
+			if (send_all(fd, str_c(out), str_len(out)) == 0 &&
+			    read_line(fd, line) == 0)
+				break;
+			int e = errno;
+			(void)close(fd); /* broken: no answer to lose */
+			fd = -1;
+			if (++tries < ADMIN_RETRIES && mailctl_master_pid(&mc->p) > 0)
+				fd = connect_qmgr(mc);
+			if (fd < 0) {
+				fprintf(stderr, "mailctl: qmgr: %s\n",
+				    e ? strerror(e) : "no answer");
+				rc = 1;
+				goto out;
+			}
 		}
 		switch (admin_reply_parse(str_c(line), str_len(line), &count,
 		    text)) {
@@ -177,8 +200,9 @@ run_admin(struct mailctl *mc, const struct admin_cmd *cmds, size_t n)
 			break;
 		}
 	}
-	(void)close(fd); /* every answer read */
 out:
+	if (fd >= 0)
+		(void)close(fd); /* every answer read, or broken off */
 	str_free(&out);
 	str_free(&line);
 	str_free(&text);
