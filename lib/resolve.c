@@ -168,15 +168,6 @@ join(const char *local, size_t llen, const char *domain, bool lower)
 }
 
 static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
-static bool
 ends_with_ci(const char *s, size_t len, const char *suffix)
 {
 	size_t n = strlen(suffix);
@@ -302,8 +293,8 @@ resolve_rcpt(struct resolver *r, const char *local, const char *domain,
 		domain = "";
 	res->class = res->plain = RESOLVE_INVALID;
 	if (*local == '\0' || strlen(local) > RESOLVE_PART_MAX ||
-	    strlen(domain) > RESOLVE_PART_MAX || has_ctl(local) ||
-	    has_ctl(domain))
+	    strlen(domain) > RESOLVE_PART_MAX || ascii_has_ctl(local) ||
+	    ascii_has_ctl(domain))
 		return RESOLVE_INVALID;
 	if (*domain == '\0') {
 		/* RFC 5321 §4.1.1.3: "<Postmaster>" with no domain. */

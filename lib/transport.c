@@ -187,15 +187,6 @@ table_lookup(struct transport *t, const char *addr, const char *at,
 	return try_key(t, "*", 1, why);
 }
 
-static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
 enum status
 transport_lookup(struct transport *t, const char *addr,
     struct transport_route *rt, struct str *why)
@@ -205,7 +196,7 @@ transport_lookup(struct transport *t, const char *addr,
 	enum resolve_domain kind = RESOLVE_DOM_REMOTE;
 
 	transport_route_clear(rt);
-	if (*addr == '\0' || has_ctl(addr) || strlen(addr) > 2 * 256 ||
+	if (*addr == '\0' || ascii_has_ctl(addr) || strlen(addr) > 2 * 256 ||
 	    (at != NULL && at[1] == '\0')) {
 		str_notef(why, "bad address syntax");
 		return STATUS_PERM;

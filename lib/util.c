@@ -137,6 +137,15 @@ ascii_lower(char *s)
 		*s = (char)ascii_tolower((unsigned char)*s);
 }
 
+bool
+ascii_has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 uint64_t
 time_mono_ms(void)
 {

@@ -59,6 +59,8 @@ int ascii_tolower(int c);
 bool ascii_strcaseeq(const char *a, const char *b);
 bool ascii_memcaseeq(const void *a, const void *b, size_t n);
 void ascii_lower(char *s);
+/* True when s holds a control byte (below 0x20) or DEL. */
+bool ascii_has_ctl(const char *s);
 
 /* Monotonic and wall-clock time in milliseconds / microseconds. */
 uint64_t time_mono_ms(void);
