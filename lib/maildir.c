@@ -27,6 +27,7 @@
 #define MAILDIR_HOST_MAX   64          /* escaped host bytes in a name */
 #define MAILDIR_CHUNK      (32 * 1024) /* bytes read from the source at once */
 #define MAILDIR_NAME_TRIES 8           /* fresh names tried on EEXIST */
+#define MAILDIR_WRITTEN_MAX 64          /* files written, not yet fsynced */
 #define MAILDIR_DIR_MODE   0700
 #define MAILDIR_FILE_MODE  0600
 
@@ -44,12 +45,22 @@ struct mbox {
 	bool pending; /* a file linked into new/ since the last sync */
 };
 
-enum dlv_state { DLV_LINKED, DLV_DURABLE, DLV_FAILED };
+/*
+ * WRITTEN: in tmp/, fd open, not fsynced, not in new/ (maildir_write());
+ * LINKED: fsynced and linked into new/, the folder not yet synced;
+ * DURABLE: new/ synced since; FAILED: res says why, nothing in new/ (or
+ * new/'s sync failed).
+ */
+enum dlv_state { DLV_WRITTEN, DLV_LINKED, DLV_DURABLE, DLV_FAILED };
 
 struct dlv {
 	size_t mbox;
-	char *name;
+	char *name;    /* WRITTEN: the tmp/ name; then the new/ name */
+	int fd;        /* WRITTEN: the file, open for writing */
+	uint64_t size; /* S= and W= for the new/ name */
+	uint64_t vsize;
 	enum dlv_state state;
+	enum maildir_result res; /* FAILED: why */
 };
 
 struct maildir_batch {
@@ -58,7 +69,11 @@ struct maildir_batch {
 	size_t nmb;
 	struct dlv *d;
 	size_t nd;
+	size_t nwritten; /* deliveries in DLV_WRITTEN (open descriptors) */
 };
+
+static void drop_tmp(struct mbox *mb, const char *name);
+static unsigned settle_written(struct maildir_batch *b);
 
 static const char *const result_names[] = {
     "ok", "quota", "nospace", "temp", "perm"};
@@ -141,6 +156,16 @@ maildir_batch_free(struct maildir_batch **bp)
 
 	if (b == NULL)
 		return;
+	for (size_t i = 0; i < b->nd; i++) {
+		struct dlv *d = &b->d[i];
+		if (d->state == DLV_WRITTEN) {
+			/* Never synced nor reported: take it back. */
+			(void)fd_close(&d->fd); /* the file is dropped */
+			drop_tmp(&b->mb[d->mbox], d->name);
+		}
+		free(d->name);
+	}
+	free(b->d);
 	for (size_t i = 0; i < b->nmb; i++) {
 		struct mbox *m = &b->mb[i];
 		/* Read-only folder descriptors: nothing to lose on close. */
@@ -151,9 +176,6 @@ maildir_batch_free(struct maildir_batch **bp)
 		free(m->local);
 	}
 	free(b->mb);
-	for (size_t i = 0; i < b->nd; i++)
-		free(b->d[i].name);
-	free(b->d);
 	x_free(bp);
 }
 
@@ -545,16 +567,19 @@ drop_tmp(struct mbox *mb, const char *name)
 		    mb->domain, name);
 }
 
+/*
+ * Steps 1-3 and the start of step 4: quota, a new file in tmp/, the
+ * bytes, and writeback started (not waited for).  On MAILDIR_OK the
+ * delivery is DLV_WRITTEN with its descriptor open.
+ */
 enum maildir_result
-maildir_deliver(struct maildir_batch *b, const char *domain, const char *local,
+maildir_write(struct maildir_batch *b, const char *domain, const char *local,
     uint64_t quota, const struct maildir_msg *m, size_t *id_r, struct str *why)
 {
 	struct str *tmpname = str_new(MAILDIR_NAME_MAX);
-	struct str *newname = str_new(MAILDIR_NAME_MAX);
 	struct lfconv conv = {0};
 	enum maildir_result res;
 	struct mbox *mb;
-	bool linked = false;
 	size_t mbi;
 	int fd = -1, tries;
 
@@ -562,6 +587,9 @@ maildir_deliver(struct maildir_batch *b, const char *domain, const char *local,
 		res = MAILDIR_PERM;
 		goto out;
 	}
+	/* Bound the open descriptors: settle what waits (step 4, 5). */
+	if (b->nwritten >= MAILDIR_WRITTEN_MAX)
+		settle_written(b);
 	mb = mbox_get(b, domain, local, &res, why);
 	if (mb == NULL)
 		goto out;
@@ -610,63 +638,150 @@ maildir_deliver(struct maildir_batch *b, const char *domain, const char *local,
 		goto out;
 	}
 
-	/* 3. the bytes, 4. fsync */
+	/* 3. the bytes */
 	res = write_message(fd, m, &conv, why);
-	if (res == MAILDIR_OK && fsio_fsync(fd) < 0) {
-		str_notef(why, "fsync: %s", strerror(errno));
-		res = errno_result(errno);
-	}
-	if (close(fd) < 0 && res == MAILDIR_OK) {
-		str_notef(why, "close: %s", strerror(errno));
-		res = errno_result(errno);
-	}
-	fd = -1;
 	if (res != MAILDIR_OK) {
+		(void)close(fd); /* the file is dropped */
 		drop_tmp(mb, str_c(tmpname));
 		goto out;
 	}
+	/*
+	 * 4 begins: start writing the bytes out now, so that the fsyncs of
+	 * a batch find them on their way (each fsync then waits for its
+	 * own data no longer than for the cache flush).  Only a hint: the
+	 * fsync in settle() is what makes the file durable, and reports
+	 * any error, so a failure here is ignored.
+	 */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	mb->usage += conv.size;
+	b->d = x_realloc(b->d, (b->nd + 1) * sizeof(*b->d));
+	b->d[b->nd] = (struct dlv){.mbox = mbi,
+	    .name = str_take(&tmpname),
+	    .fd = fd,
+	    .size = conv.size,
+	    .vsize = conv.vsize,
+	    .state = DLV_WRITTEN,
+	    .res = MAILDIR_OK};
+	b->nwritten++;
+	*id_r = b->nd++;
+out:
+	str_free(&tmpname);
+	return res;
+}
 
-	/* 5. link into new/ under a name that tells the size */
-	for (tries = 0; tries < MAILDIR_NAME_TRIES && !linked; tries++) {
+/*
+ * Steps 4 and 5 for delivery d (WRITTEN): fsync, close, link into new/
+ * under a name that tells the size, unlink the tmp/ name.  LINKED, or
+ * FAILED with d->res and why (nothing in new/, tmp/ cleaned).
+ */
+static void
+settle(struct maildir_batch *b, struct dlv *d, struct str *why)
+{
+	struct mbox *mb = &b->mb[d->mbox];
+	struct str *newname = str_new(MAILDIR_NAME_MAX);
+	bool linked = false;
+	int rc;
+
+	FCT_ASSERT(d->state == DLV_WRITTEN);
+	b->nwritten--;
+	d->state = DLV_FAILED;
+	d->res = MAILDIR_OK;
+	if (fsio_fsync(d->fd) < 0) {
+		str_notef(why, "fsync: %s", strerror(errno));
+		d->res = errno_result(errno);
+	}
+	rc = close(d->fd);
+	d->fd = -1;
+	if (rc < 0 && d->res == MAILDIR_OK) {
+		str_notef(why, "close: %s", strerror(errno));
+		d->res = errno_result(errno);
+	}
+	if (d->res != MAILDIR_OK)
+		goto fail;
+	for (int tries = 0; tries < MAILDIR_NAME_TRIES && !linked; tries++) {
 		str_clear(newname);
 		if (tries > 0 && make_base(b->st, newname) < 0)
 			break;
 		if (str_appendf(newname, "%s,S=%llu,W=%llu",
-		        tries > 0 ? "" : str_c(tmpname),
-		        (unsigned long long)conv.size,
-		        (unsigned long long)conv.vsize) < 0)
+		        tries > 0 ? "" : d->name, (unsigned long long)d->size,
+		        (unsigned long long)d->vsize) < 0)
 			break;
-		if (fsio_linkat(mb->tmp, str_c(tmpname), mb->new,
-		        str_c(newname), 0) == 0)
+		if (fsio_linkat(mb->tmp, d->name, mb->new, str_c(newname), 0) ==
+		    0)
 			linked = true;
 		else if (errno != EEXIST) {
 			str_notef(why, "link into new/: %s", strerror(errno));
-			res = errno_result(errno);
-			drop_tmp(mb, str_c(tmpname));
-			goto out;
+			d->res = errno_result(errno);
+			goto fail;
 		}
 	}
 	if (!linked) {
 		str_notef(why, "no free name in new/");
-		res = MAILDIR_TEMP;
-		drop_tmp(mb, str_c(tmpname));
-		goto out;
+		d->res = MAILDIR_TEMP;
+		goto fail;
 	}
 	/*
 	 * The file is in new/ now: a tmp/ name left behind by a failed
 	 * unlink is only clutter (readers sweep tmp/), not a reason to
 	 * report the delivery as failed and deliver it twice.
 	 */
-	drop_tmp(mb, str_c(tmpname));
-	mb->usage += conv.size;
+	drop_tmp(mb, d->name);
+	free(d->name);
+	d->name = str_take(&newname);
+	d->state = DLV_LINKED;
 	mb->pending = true;
-	b->d = x_realloc(b->d, (b->nd + 1) * sizeof(*b->d));
-	b->d[b->nd] = (struct dlv){mbi, str_take(&newname), DLV_LINKED};
-	*id_r = b->nd++;
-out:
-	str_free(&tmpname);
 	str_free(&newname);
-	return res;
+	return;
+fail:
+	drop_tmp(mb, d->name);
+	x_free(&d->name); /* nothing of it in new/ */
+	mb->usage = mb->usage > d->size ? mb->usage - d->size : 0;
+	str_free(&newname);
+}
+
+/* Settle every WRITTEN delivery; failures are logged (their own why). */
+static unsigned
+settle_written(struct maildir_batch *b)
+{
+	struct str *why = str_new(1024);
+	unsigned failed = 0;
+
+	for (size_t i = 0; i < b->nd && b->nwritten > 0; i++) {
+		struct dlv *d = &b->d[i];
+		if (d->state != DLV_WRITTEN)
+			continue;
+		str_clear(why);
+		settle(b, d, why);
+		if (d->state == DLV_FAILED) {
+			log_warn("maildir %s@%s: %s", b->mb[d->mbox].local,
+			    b->mb[d->mbox].domain, str_c(why));
+			failed++;
+		}
+	}
+	str_free(&why);
+	return failed;
+}
+
+enum maildir_result
+maildir_deliver(struct maildir_batch *b, const char *domain, const char *local,
+    uint64_t quota, const struct maildir_msg *m, size_t *id_r, struct str *why)
+{
+	enum maildir_result res;
+	size_t id;
+
+	res = maildir_write(b, domain, local, quota, m, &id, why);
+	if (res != MAILDIR_OK)
+		return res;
+	settle(b, &b->d[id], why);
+	if (b->d[id].state == DLV_FAILED) {
+		/* The last one: forget it, as if never made. */
+		res = b->d[id].res;
+		free(b->d[id].name);
+		b->nd--;
+		return res;
+	}
+	*id_r = id;
+	return MAILDIR_OK;
 }
 
 unsigned
@@ -674,24 +789,56 @@ maildir_batch_sync(struct maildir_batch *b, struct str *why)
 {
 	unsigned failed = 0;
 
+	/* 4, 5 for what maildir_write() left: file fsyncs, then links. */
+	for (size_t i = 0; i < b->nd && b->nwritten > 0; i++) {
+		struct dlv *d = &b->d[i];
+		if (d->state != DLV_WRITTEN)
+			continue;
+		settle(b, d, why);
+		if (d->state == DLV_FAILED) {
+			str_notef(why, " (%s@%s)", b->mb[d->mbox].local,
+			    b->mb[d->mbox].domain);
+			failed++;
+		}
+	}
+	/* 6. */
 	for (size_t i = 0; i < b->nmb; i++) {
 		struct mbox *mb = &b->mb[i];
 		enum dlv_state to = DLV_DURABLE;
+		enum maildir_result res = MAILDIR_OK;
 		if (!mb->pending)
 			continue;
 		mb->pending = false;
 		if (fsio_fsync_dir(mb->new) < 0) {
 			/* Never retried: the kernel may have dropped it. */
+			res = errno_result(errno);
 			str_notef(why, "fsync of %s@%s new/: %s", mb->local,
 			    mb->domain, strerror(errno));
 			to = DLV_FAILED;
 			failed++;
 		}
 		for (size_t k = 0; k < b->nd; k++)
-			if (b->d[k].mbox == i && b->d[k].state == DLV_LINKED)
+			if (b->d[k].mbox == i && b->d[k].state == DLV_LINKED) {
 				b->d[k].state = to;
+				b->d[k].res = res;
+			}
 	}
 	return failed;
+}
+
+enum maildir_result
+maildir_batch_outcome(const struct maildir_batch *b, size_t id)
+{
+	if (id >= b->nd)
+		return MAILDIR_TEMP;
+	switch (b->d[id].state) {
+	case DLV_DURABLE:
+		return MAILDIR_OK;
+	case DLV_FAILED:
+		return b->d[id].res == MAILDIR_OK ? MAILDIR_TEMP : b->d[id].res;
+	default:
+		return MAILDIR_TEMP; /* no sync has covered it yet */
+	}
 }
 
 enum status
@@ -705,5 +852,7 @@ maildir_batch_result(const struct maildir_batch *b, size_t id)
 const char *
 maildir_batch_name(const struct maildir_batch *b, size_t id)
 {
-	return id < b->nd ? b->d[id].name : NULL;
+	/* A WRITTEN delivery's name is its tmp/ one: not in new/ yet. */
+	return id < b->nd && b->d[id].state != DLV_WRITTEN ? b->d[id].name
+	                                                   : NULL;
 }

@@ -14,7 +14,7 @@
  * before anything is put inside, so a reported delivery never rests on a
  * folder entry that a crash could take away.
  *
- * One delivery (maildir_deliver()):
+ * One delivery:
  *   1. quota: usage (maildir_usage()) + the message's size > quota
  *      (0 = unlimited) refuses it with MAILDIR_QUOTA, nothing written;
  *   2. create tmp/<unique>, O_EXCL | O_NOFOLLOW, 0600;
@@ -22,22 +22,32 @@
  *      every other byte kept as they are);
  *   4. fsync the file, close it;
  *   5. link it into new/<unique>,S=<size>,W=<vsize> (link(2): never
- *      replaces; EEXIST picks a new name), then unlink tmp/<unique>.
- * Then maildir_batch_sync() fsyncs each distinct new/ folder of the batch
- * once (6).  What is durable when:
+ *      replaces; EEXIST picks a new name), then unlink tmp/<unique>;
+ *   6. fsync each distinct new/ folder of the batch once.
+ * maildir_deliver() does 1-5 at once; maildir_write() does 1-3, starts
+ * the writeback of the bytes (sync_file_range, a hint) and leaves 4 and
+ * 5 to maildir_batch_sync(), which then does 6.  That is the group
+ * commit of a delivery agent: it writes every message of many requests,
+ * and one pass makes them durable, their fsyncs finding the bytes
+ * already on their way to the disk.  What is durable when:
+ *   - after maildir_write() returns MAILDIR_OK: nothing (the file is
+ *     in tmp/ only; readers never look there);
  *   - after maildir_deliver() returns MAILDIR_OK: the file's bytes (4);
  *     its name in new/ is made but NOT yet durable: a crash now may lose
  *     the message, so it must not be reported;
  *   - after maildir_batch_sync(), for each delivery whose
  *     maildir_batch_result() is STATUS_OK: the file and its name in new/
  *     (and every folder above it) survive a crash: report it delivered.
- *     A delivery whose new/ fsync failed is STATUS_TEMP: the file may or
+ *     A delivery whose fsync, link or new/ fsync failed is STATUS_TEMP
+ *     (maildir_batch_outcome() says NOSPACE or TEMP): the file may or
  *     may not survive, so the caller defers it (a retry may deliver a
  *     duplicate, which DESIGN §2 rule 2 allows; a loss it forbids).
- * So a caller delivers every message of a request, syncs once, and only
+ * So a caller delivers every message of a batch, syncs once, and only
  * then replies: N messages into M mailboxes cost N file fsyncs and M
  * folder fsyncs instead of 2N.  A failure after step 2 removes the tmp/
- * file again, and nothing ever appears in new/ for it.
+ * file again, and nothing ever appears in new/ for it.  A batch keeps
+ * at most 64 written files open: past that, maildir_write() does 4 and
+ * 5 for them first (6 still waits for maildir_batch_sync()).
  *
  * Names.  <secs>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<vsize> as Dovecot
  * writes them: S= is the size of the file (LF line ends), W= its size
@@ -87,8 +97,9 @@ struct maildir_msg {
 };
 
 enum maildir_result {
-	MAILDIR_OK,      /* written, fsynced, linked into new/ (not yet
-	                    durable: maildir_batch_sync()) */
+	MAILDIR_OK,      /* maildir_deliver(): written, fsynced, linked
+	                    into new/; maildir_write(): written into tmp/
+	                    (neither durable before maildir_batch_sync()) */
 	MAILDIR_QUOTA,   /* over quota: nothing written */
 	MAILDIR_NOSPACE, /* ENOSPC or EDQUOT: nothing left behind (4.3.1) */
 	MAILDIR_TEMP,    /* I/O error, a symbolic link or a non-folder in
@@ -128,18 +139,38 @@ FCT_MUST_CHECK enum maildir_result maildir_deliver(struct maildir_batch *b,
     const struct maildir_msg *m, size_t *id_r, struct str *why);
 
 /*
- * Step 6: fsync each new/ folder that got a file since the last sync,
- * once.  Returns the number of folders whose fsync failed (their
- * deliveries become STATUS_TEMP), each with a line in why.
+ * Steps 1-3 only (see above); the same arguments and results as
+ * maildir_deliver().  On MAILDIR_OK the file waits in tmp/, open, for
+ * maildir_batch_sync() (or is removed by maildir_batch_free()).
+ */
+FCT_MUST_CHECK enum maildir_result maildir_write(struct maildir_batch *b,
+    const char *domain, const char *local, uint64_t quota,
+    const struct maildir_msg *m, size_t *id_r, struct str *why);
+
+/*
+ * Steps 4-5 for every delivery maildir_write() left, in the order they
+ * were written, then step 6: fsync each new/ folder that got a file
+ * since the last sync, once.  Returns the number of deliveries whose
+ * fsync or link failed plus the number of folders whose fsync failed
+ * (their deliveries become STATUS_TEMP), each with a note in why.
  */
 unsigned maildir_batch_sync(struct maildir_batch *b, struct str *why);
 
 /*
  * Delivery id: STATUS_OK when synced and durable; STATUS_TEMP when its
- * folder's fsync failed or no sync has covered it yet.
+ * fsync, link or folder fsync failed or no sync has covered it yet.
  */
 enum status maildir_batch_result(const struct maildir_batch *b, size_t id);
-/* Delivery id's file name in new/ (borrowed from the batch). */
+/*
+ * The same in more detail: MAILDIR_OK when durable, MAILDIR_NOSPACE when
+ * its fsync or link found the disk full, MAILDIR_TEMP otherwise.
+ */
+enum maildir_result maildir_batch_outcome(
+    const struct maildir_batch *b, size_t id);
+/*
+ * Delivery id's file name in new/ (borrowed from the batch), or NULL
+ * when it is not (yet) linked there.
+ */
 const char *maildir_batch_name(const struct maildir_batch *b, size_t id);
 /* Deliveries made so far in the batch. */
 size_t maildir_batch_count(const struct maildir_batch *b);

@@ -5,11 +5,14 @@
  *      of mail_owner with one link, opened read-only (DESIGN §4);
  *   2. parse the queue file's envelope and read its header section with
  *      pread() only (lib/queue_read), for the loop checks;
- *   3. expand each recipient (recipient.c) and deliver each mailbox
- *      target into its Maildir (lib/maildir), all into one batch;
- *   4. sync the batch once (each distinct new/ folder), and only then
+ *   3. expand each recipient (recipient.c) and write each mailbox
+ *      target into its Maildir's tmp/ (lib/maildir maildir_write()),
+ *      all into one batch (local_request_start());
+ *   4. sync the batch once: every file, then each distinct new/
+ *      folder (maildir_batch_sync(), by the caller: the batch may hold
+ *      the requests of many connections, commit.c), and only then
  *   5. log one line per target and build the reply, one status per
- *      requested recipient (DESIGN §2 rule 3).
+ *      requested recipient (local_request_finish(); DESIGN §2 rule 3).
  *
  * A recipient that is an alias ends as one status for many targets:
  * any temporary failure defers it whole (a retry may deliver again to
@@ -38,7 +41,7 @@
 /* Return-Path: and Delivered-To: lines (two addresses and names). */
 #define HEAD_MAX 4096
 
-struct req {
+struct local_req {
 	struct local_ctx *ctx;
 	struct deliver_request rq;
 	struct deliver_reply rp;
@@ -48,6 +51,7 @@ struct req {
 	struct local_headers hdr;
 	uint64_t t0_us;
 	struct str *why;
+	bool delivering; /* targets were written: finish them after sync */
 };
 
 /* The message source for lib/maildir: the queue file's content. */
@@ -68,8 +72,8 @@ src_read(void *ctx, uint64_t pos, void *buf, size_t len, size_t *n_r,
 
 /* One Postfix-shaped line about one target of one recipient. */
 static void
-log_target(struct req *r, const char *to, const char *orig, const char *dsn,
-    const char *status, const char *text)
+log_target(struct local_req *r, const char *to, const char *orig,
+    const char *dsn, const char *status, const char *text)
 {
 	uint64_t now = time_real_us(), arr = r->rq.arrival_us;
 	char total[32], a[32], d[32];
@@ -103,7 +107,7 @@ status_word(enum deliver_kind k)
 
 /* Every recipient gets the same failure (nothing was delivered). */
 static void
-fail_all(struct req *r, const char *dsn, const char *text)
+fail_all(struct local_req *r, const char *dsn, const char *text)
 {
 	enum deliver_kind k = kind_of(dsn);
 
@@ -116,7 +120,7 @@ fail_all(struct req *r, const char *dsn, const char *text)
 
 /* Step 1: the descriptor (DESIGN §4).  0, or -1 with why. */
 static int
-check_fd(struct req *r, int *fds, size_t nfds)
+check_fd(struct local_req *r, int *fds, size_t nfds)
 {
 	struct stat st;
 	int fl;
@@ -156,7 +160,7 @@ check_fd(struct req *r, int *fds, size_t nfds)
 
 /* Step 2: envelope and header facts.  STATUS_OK or why. */
 static enum status
-read_queue_file(struct req *r)
+read_queue_file(struct local_req *r)
 {
 	size_t limit = (size_t)r->ctx->p->header_size_limit;
 	uint64_t len;
@@ -197,7 +201,8 @@ has_ctl(const char *s)
 
 /* Step 3 for one mailbox target. */
 static void
-deliver_one(struct req *r, struct maildir_batch *b, struct local_target *x)
+deliver_one(
+    struct local_req *r, struct maildir_batch *b, struct local_target *x)
 {
 	const struct params *p = r->ctx->p;
 	struct str *head = str_new(HEAD_MAX);
@@ -221,8 +226,7 @@ deliver_one(struct req *r, struct maildir_batch *b, struct local_target *x)
 		goto out;
 	}
 	m.head = str_c(head);
-	res =
-	    maildir_deliver(b, x->domain, x->local, x->quota, &m, &x->id, why);
+	res = maildir_write(b, x->domain, x->local, x->quota, &m, &x->id, why);
 	switch (res) {
 	case MAILDIR_OK:
 		x->linked = true;
@@ -253,7 +257,7 @@ out:
 
 /* Step 5 for recipient i: log its targets, add its status. */
 static void
-finish_rcpt(struct req *r, size_t i, const struct maildir_batch *b)
+finish_rcpt(struct local_req *r, size_t i, const struct maildir_batch *b)
 {
 	const struct deliver_rcpt *rc = &r->rq.rcpts[i];
 	struct local_targets *t = &r->t[i];
@@ -263,9 +267,16 @@ finish_rcpt(struct req *r, size_t i, const struct maildir_batch *b)
 
 	for (size_t k2 = 0; k2 < t->n; k2++) {
 		struct local_target *x = &t->v[k2];
-		if (x->kind == LOCAL_T_MAILBOX && x->linked &&
-		    maildir_batch_result(b, x->id) != STATUS_OK)
-			local_target_fail(x, "4.3.0", "mailbox sync failed");
+		if (x->kind == LOCAL_T_MAILBOX && x->linked) {
+			enum maildir_result res =
+			    maildir_batch_outcome(b, x->id);
+			if (res == MAILDIR_NOSPACE)
+				local_target_fail(x, "4.3.1",
+				    "mailbox sync failed: disk full");
+			else if (res != MAILDIR_OK)
+				local_target_fail(
+				    x, "4.3.0", "mailbox sync failed");
+		}
 		if (x->kind == LOCAL_T_MAILBOX)
 			delivered++;
 		else if (x->kind == LOCAL_T_FORWARD)
@@ -329,13 +340,10 @@ finish_rcpt(struct req *r, size_t i, const struct maildir_batch *b)
 			deliver_reply_add_forward(&r->rp, t->v[k2].addr);
 }
 
-/* Steps 3-5. */
+/* Step 3: every mailbox target of every recipient into b. */
 static void
-deliver_all(struct req *r)
+write_all(struct local_req *r, struct maildir_batch *b)
 {
-	struct maildir_batch *b = maildir_batch_new(r->ctx->store);
-	struct str *why = str_new(4096);
-
 	r->t = x_calloc(r->rq.nrcpts, sizeof(*r->t));
 	for (size_t i = 0; i < r->rq.nrcpts; i++) {
 		local_rcpt_expand(r->ctx, r->rq.rcpts[i].addr, &r->t[i]);
@@ -343,13 +351,7 @@ deliver_all(struct req *r)
 			if (r->t[i].v[k].kind == LOCAL_T_MAILBOX)
 				deliver_one(r, b, &r->t[i].v[k]);
 	}
-	/* Step 4: one fsync per distinct new/ before any reply. */
-	if (maildir_batch_sync(b, why) > 0)
-		log_warn("%s: %s", r->rq.queue_id, str_c(why));
-	for (size_t i = 0; i < r->rq.nrcpts; i++)
-		finish_rcpt(r, i, b);
-	maildir_batch_free(&b);
-	str_free(&why);
+	r->delivering = true;
 }
 
 static bool
@@ -362,81 +364,129 @@ indexes_unique(const struct deliver_request *rq)
 	return true;
 }
 
-int
-local_request_handle(struct local_ctx *ctx, const uint8_t *p, size_t n,
-    int *fds, size_t nfds, uint64_t t0_us, struct str *out)
+struct local_req *
+local_request_start(struct local_ctx *ctx, const uint8_t *p, size_t n, int *fds,
+    size_t nfds, uint64_t t0_us, struct maildir_batch *b)
 {
-	struct req r = {.ctx = ctx, .fd = -1, .t0_us = t0_us};
+	struct local_req *r = x_calloc(1, sizeof(*r));
 	struct log_esc e;
-	int rc = 0;
 
-	r.why = str_new(1024);
-	if (deliver_request_parse(p, n, &r.rq, r.why) < 0) {
+	r->ctx = ctx;
+	r->fd = -1;
+	r->t0_us = t0_us;
+	r->why = str_new(1024);
+	if (deliver_request_parse(p, n, &r->rq, r->why) < 0) {
 		log_warn("bad request from qmgr: %s",
-		    log_escape_str(&e, str_c(r.why)));
-		rc = -1;
-		goto out;
+		    log_escape_str(&e, str_c(r->why)));
+		goto bad;
 	}
-	if (!indexes_unique(&r.rq)) {
+	if (!indexes_unique(&r->rq)) {
 		log_warn("%s: bad request from qmgr: a recipient index twice",
-		    log_escape_str(&e, r.rq.queue_id));
-		rc = -1;
+		    log_escape_str(&e, r->rq.queue_id));
+		goto bad;
+	}
+	if (check_fd(r, fds, nfds) < 0) {
+		log_warn("%s: refused: %s", log_escape_str(&e, r->rq.queue_id),
+		    str_c(r->why));
+		fail_all(r, "4.3.0", "bad queue file descriptor");
 		goto out;
 	}
-	if (check_fd(&r, fds, nfds) < 0) {
-		log_warn("%s: refused: %s", log_escape_str(&e, r.rq.queue_id),
-		    str_c(r.why));
-		fail_all(&r, "4.3.0", "bad queue file descriptor");
-		goto reply;
-	}
-	if (has_ctl(r.rq.sender) || has_ctl(r.rq.queue_id)) {
+	if (has_ctl(r->rq.sender) || has_ctl(r->rq.queue_id)) {
 		log_warn("bad request from qmgr: control bytes");
-		fail_all(&r, "4.3.0", "bad sender in request");
-		goto reply;
+		fail_all(r, "4.3.0", "bad sender in request");
+		goto out;
 	}
-	switch (read_queue_file(&r)) {
+	switch (read_queue_file(r)) {
 	case STATUS_OK:
 		break;
 	case STATUS_TEMP:
 	case STATUS_PERM:
-		log_warn("%s: queue file: %s", r.rq.queue_id, str_c(r.why));
-		fail_all(&r, "4.3.0", "cannot read the queue file");
-		goto reply;
+		log_warn("%s: queue file: %s", r->rq.queue_id, str_c(r->why));
+		fail_all(r, "4.3.0", "cannot read the queue file");
+		goto out;
 	}
-	if (r.hdr.received > ctx->p->hopcount_limit) {
+	if (r->hdr.received > ctx->p->hopcount_limit) {
 		char text[96];
 		snprintf(text, sizeof(text),
 		    "mail forwarding loop: %u Received: header fields",
-		    r.hdr.received);
-		fail_all(&r, "5.4.6", text);
-		goto reply;
+		    r->hdr.received);
+		fail_all(r, "5.4.6", text);
+		goto out;
 	}
-	deliver_all(&r);
-reply:
-	if (deliver_reply_format(&r.rp, out) < 0) {
-		/* Too large to say: all of it again later (duplicates). */
-		log_warn("%s: reply too large: deferring every recipient",
-		    r.rq.queue_id);
-		str_clear(out);
-		deliver_reply_clear(&r.rp);
-		fail_all(&r, "4.3.0", "reply too large");
-		if (deliver_reply_format(&r.rp, out) < 0)
-			rc = -1;
-	}
+	write_all(r, b);
 out:
 	for (size_t i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]); /* read-only queue file */
-	if (r.fd >= 0)
-		(void)close(r.fd); /* read-only queue file */
-	if (r.t != NULL)
-		for (size_t i = 0; i < r.rq.nrcpts; i++)
-			local_targets_clear(&r.t[i]);
-	free(r.t);
-	local_headers_clear(&r.hdr);
-	queue_env_clear(&r.env);
-	deliver_reply_clear(&r.rp);
-	deliver_request_clear(&r.rq);
-	str_free(&r.why);
+	/* Everything is read: the queue file is not needed any more. */
+	(void)fd_close(&r->fd); /* read-only queue file */
+	return r;
+bad:
+	for (size_t i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			(void)close(fds[i]); /* read-only queue file */
+	local_request_free(&r);
+	return NULL;
+}
+
+int
+local_request_finish(
+    struct local_req *r, const struct maildir_batch *b, struct str *out)
+{
+	if (r->delivering)
+		for (size_t i = 0; i < r->rq.nrcpts; i++)
+			finish_rcpt(r, i, b);
+	if (deliver_reply_format(&r->rp, out) < 0) {
+		/* Too large to say: all of it again later (duplicates). */
+		log_warn("%s: reply too large: deferring every recipient",
+		    r->rq.queue_id);
+		str_clear(out);
+		deliver_reply_clear(&r->rp);
+		fail_all(r, "4.3.0", "reply too large");
+		if (deliver_reply_format(&r->rp, out) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+local_request_free(struct local_req **rp)
+{
+	struct local_req *r = *rp;
+
+	if (r == NULL)
+		return;
+	(void)fd_close(&r->fd); /* read-only queue file */
+	if (r->t != NULL)
+		for (size_t i = 0; i < r->rq.nrcpts; i++)
+			local_targets_clear(&r->t[i]);
+	free(r->t);
+	local_headers_clear(&r->hdr);
+	queue_env_clear(&r->env);
+	deliver_reply_clear(&r->rp);
+	deliver_request_clear(&r->rq);
+	str_free(&r->why);
+	x_free(rp);
+}
+
+int
+local_request_handle(struct local_ctx *ctx, const uint8_t *p, size_t n,
+    int *fds, size_t nfds, uint64_t t0_us, struct str *out)
+{
+	struct maildir_batch *b = maildir_batch_new(ctx->store);
+	struct str *why = str_new(4096);
+	struct local_req *r;
+	int rc = -1;
+
+	r = local_request_start(ctx, p, n, fds, nfds, t0_us, b);
+	if (r != NULL) {
+		/* Step 4: every file, then one fsync per new/, then reply. */
+		if (maildir_batch_sync(b, why) > 0)
+			log_warn("%s: %s", r->rq.queue_id, str_c(why));
+		rc = local_request_finish(r, b, out);
+	}
+	local_request_free(&r);
+	maildir_batch_free(&b);
+	str_free(&why);
 	return rc;
 }

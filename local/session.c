@@ -15,7 +15,10 @@
  *     whose descriptor came with which bytes could no longer be told.
  * The reply is written as soon as request.c has built it, which is only
  * after the batch is durable; a peer that does not take it within
- * ipc_timeout loses the connection (it then defers the lot).
+ * ipc_timeout loses the connection (it then defers the lot).  A
+ * connection joined to a group commit (commit.c, as main.c does) hands
+ * each whole request over and reads nothing more until the commit has
+ * answered it (qmgr sends nothing before the reply anyway).
  *
  * Never: keep a descriptor that did not come with a request we handle,
  * read past DELIVER_MSG_MAX, or block longer than ipc_timeout.
@@ -42,6 +45,10 @@ struct local_conn {
 	int fds[FDS_KEEP];
 	size_t nfds;    /* descriptors received with the request so far */
 	uint64_t t0_us; /* when its first bytes came */
+	struct local_commit *g; /* borrowed; NULL: answer each at once */
+	void *owner;            /* for the commit's answered callback */
+	bool waiting;           /* a request waits in g, in slot */
+	size_t slot;
 };
 
 struct local_conn *
@@ -64,12 +71,27 @@ drop_fds(struct local_conn *c)
 }
 
 void
+local_conn_join(struct local_conn *c, struct local_commit *g, void *owner)
+{
+	c->g = g;
+	c->owner = owner;
+}
+
+void *
+local_conn_owner(const struct local_conn *c)
+{
+	return c->owner;
+}
+
+void
 local_conn_free(struct local_conn **cp)
 {
 	struct local_conn *c = *cp;
 
 	if (c == NULL)
 		return;
+	if (c->waiting)
+		local_commit_forget(c->g, c->slot);
 	drop_fds(c);
 	(void)fd_close(&c->fd); /* nothing left to flush */
 	str_free(&c->in);
@@ -79,7 +101,7 @@ local_conn_free(struct local_conn **cp)
 bool
 local_conn_partial(const struct local_conn *c)
 {
-	return str_len(c->in) > 0 || c->nfds > 0;
+	return str_len(c->in) > 0 || c->nfds > 0 || c->waiting;
 }
 
 /* Length of the request through its "end" line, or 0: not yet. */
@@ -131,15 +153,52 @@ write_reply(struct local_conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* A whole request is in: handle it, reply.  MORE or CLOSE. */
+/* A whole request is in: hand it to the group commit.  WAIT or CLOSE. */
+static enum local_io
+hand_over(struct local_conn *c)
+{
+	size_t nfds = c->nfds < FDS_KEEP ? c->nfds : FDS_KEEP;
+	struct local_req *r;
+
+	/* request.c takes the descriptors; not exactly one is refused. */
+	r = local_request_start(c->ctx, str_data(c->in), str_len(c->in), c->fds,
+	    nfds, c->t0_us, local_commit_batch(c->g));
+	c->nfds = 0;
+	str_clear(c->in);
+	c->scan = 0;
+	if (r == NULL)
+		return LOCAL_IO_CLOSE;
+	c->slot = local_commit_add(c->g, c, r);
+	c->waiting = true;
+	return LOCAL_IO_WAIT;
+}
+
+enum local_io
+local_conn_answer(struct local_conn *c, const struct str *out)
+{
+	FCT_ASSERT(c->waiting);
+	c->waiting = false;
+	if (out == NULL)
+		return LOCAL_IO_CLOSE;
+	if (write_reply(c, str_data(out), str_len(out)) < 0) {
+		log_warn("cannot write a reply to qmgr: %m");
+		return LOCAL_IO_CLOSE;
+	}
+	return LOCAL_IO_MORE;
+}
+
+/* A whole request is in: handle it, reply.  MORE, WAIT or CLOSE. */
 static enum local_io
 serve(struct local_conn *c)
 {
-	struct str *out = str_new(DELIVER_MSG_MAX);
+	struct str *out;
 	size_t nfds = c->nfds < FDS_KEEP ? c->nfds : FDS_KEEP;
 	enum local_io io = LOCAL_IO_MORE;
 	int rc;
 
+	if (c->g != NULL)
+		return hand_over(c);
+	out = str_new(DELIVER_MSG_MAX);
 	/* request.c takes the descriptors; not exactly one is refused. */
 	rc = local_request_handle(c->ctx, str_data(c->in), str_len(c->in),
 	    c->fds, nfds, c->t0_us, out);
@@ -159,9 +218,12 @@ serve(struct local_conn *c)
 enum local_io
 local_conn_read(struct local_conn *c)
 {
-	uint8_t *buf = x_malloc(RECV_CHUNK);
+	uint8_t *buf;
 	enum local_io io = LOCAL_IO_CLOSE;
 
+	if (c->waiting)
+		return LOCAL_IO_WAIT; /* nothing is read until answered */
+	buf = x_malloc(RECV_CHUNK);
 	for (;;) {
 		int got[1];
 		size_t ng = 0, end;
@@ -208,8 +270,10 @@ local_conn_read(struct local_conn *c)
 			         "are not pipelined): closing the connection");
 			break;
 		}
-		if (serve(c) == LOCAL_IO_CLOSE)
-			break;
+		io = serve(c);
+		if (io != LOCAL_IO_MORE)
+			break; /* CLOSE; or WAIT: read nothing until answered */
+		io = LOCAL_IO_CLOSE;
 	}
 	free(buf);
 	return io;

@@ -292,9 +292,25 @@ newest(const char *local)
 	    path, sizeof(path), "%s/example.test/%s/Maildir/new", mail, local);
 	d = opendir(path);
 	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && strcmp(de->d_name, best) > 0)
+	/*
+	 * By <secs>.M<usec> as numbers: the microseconds are not padded,
+	 * so "M99999" sorts after a later "M100000" as text.
+	 */
+	unsigned long long bs = 0, bu = 0;
+	while ((de = readdir(d)) != NULL) {
+		char *e;
+		unsigned long long secs, usec;
+		if (de->d_name[0] == '.')
+			continue;
+		secs = strtoull(de->d_name, &e, 10);
+		usec =
+		    e[0] == '.' && e[1] == 'M' ? strtoull(e + 2, NULL, 10) : 0;
+		if (best[0] == '\0' || secs > bs || (secs == bs && usec > bu)) {
 			snprintf(best, sizeof(best), "%s", de->d_name);
+			bs = secs;
+			bu = usec;
+		}
+	}
 	closedir(d);
 	snprintf(path, sizeof(path), "%s/example.test/%s/Maildir/new/%s", mail,
 	    local, best);
@@ -849,6 +865,23 @@ test_disk_faults(void **state)
 	assert_int_equal(mails("ann"), a);
 	assert_int_equal(mails("bob"), b + 1);
 
+	/* The disk is full when ann's file is fsynced: 4.3.1, not in new/. */
+	a = mails("ann");
+	b = mails("bob");
+	memset(&h, 0, sizeof(h));
+	h.fault[0] = (struct fsio_fault){FSIO_FSYNC, 1, ENOSPC};
+	fsio_hooks_set(&h);
+	text = exchange(&p, req, &fd, 1, &io);
+	fsio_hooks_set(NULL);
+	parse_reply(req, text, &rp);
+	free(text);
+	assert_int_equal(status_of(&rp, 0)->kind, DELIVER_DEFER);
+	assert_string_equal(status_of(&rp, 0)->dsn, "4.3.1");
+	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
+	deliver_reply_clear(&rp);
+	assert_int_equal(mails("ann"), a);
+	assert_int_equal(mails("bob"), b + 1);
+
 	/* The first new/ fsync fails: ann deferred, never reported sent. */
 	memset(&h, 0, sizeof(h));
 	h.fault[0] = (struct fsio_fault){FSIO_DIRSYNC, 1, EIO};
@@ -862,6 +895,108 @@ test_disk_faults(void **state)
 	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
 	deliver_reply_clear(&rp);
 	pair_free(&p);
+	close(fd);
+	free(req);
+}
+
+/* What local_commit_run() told each owner (1, 2, 3). */
+static int answered_io[4];
+static size_t nanswered;
+
+static void
+on_answered(void *owner, enum local_io io)
+{
+	answered_io[(intptr_t)owner] = io;
+	nanswered++;
+}
+
+/*
+ * Group commit: requests of three connections share one batch.  Before
+ * local_commit_run() nothing is answered, fsynced or in new/, and a
+ * waiting connection reads nothing; the run fsyncs each file, then
+ * ann's new/ once for all three, and only then answers; a connection
+ * gone while it waited still has its message delivered, unanswered;
+ * an answered connection serves its next request.
+ */
+static void
+test_group_commit(void **state)
+{
+	const char *rcpts[] = {"ann@example.test", NULL};
+	const char *id = queue_msg(msg_text, rcpts);
+	char *req = request(id, rcpts), *text;
+	struct fsio_event log[256];
+	struct fsio_hooks h = {.log = log, .log_cap = FCT_NELEM(log)};
+	struct local_commit *g = local_commit_new(&ctx);
+	struct pair p[3];
+	struct deliver_reply rp;
+	size_t a, last_link = 0, dirsync = 0;
+	int fd = open_qf(id);
+
+	run(msg_text, rcpts, &rp); /* ann's mailbox exists */
+	deliver_reply_clear(&rp);
+	a = mails("ann");
+	nanswered = 0;
+	fsio_hooks_set(&h);
+	for (intptr_t i = 0; i < 3; i++) {
+		p[i] = pair_new();
+		local_conn_join(p[i].conn, g, (void *)(i + 1));
+		assert_int_equal(
+		    sock_send_fds(p[i].peer, req, strlen(req), &fd, 1),
+		    (ssize_t)strlen(req));
+		assert_int_equal(local_conn_read(p[i].conn), LOCAL_IO_WAIT);
+		assert_true(local_conn_partial(p[i].conn));
+	}
+	/* Waiting: nothing read, answered, synced or in new/. */
+	assert_int_equal(sock_send_fds(p[0].peer, "x", 1, NULL, 0), 1);
+	assert_int_equal(local_conn_read(p[0].conn), LOCAL_IO_WAIT);
+	assert_int_equal(local_commit_waiting(g), 3);
+	assert_int_equal(mails("ann"), a);
+	text = take_reply(&p[1]);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(h.count[FSIO_FSYNC], 0);
+	assert_int_equal(h.count[FSIO_DIRSYNC], 0);
+	/* The third connection goes away while its request waits. */
+	local_conn_free(&p[2].conn);
+	local_commit_run(g, on_answered);
+	fsio_hooks_set(NULL);
+	assert_int_equal(local_commit_waiting(g), 0);
+	assert_int_equal(nanswered, 2);
+	assert_int_equal(answered_io[1], LOCAL_IO_MORE);
+	assert_int_equal(answered_io[2], LOCAL_IO_MORE);
+	assert_int_equal(mails("ann"), a + 3);
+	assert_int_equal(h.count[FSIO_FSYNC], 3);
+	assert_int_equal(h.count[FSIO_LINK], 3);
+	for (size_t i = 0; i < h.log_len; i++) {
+		if (log[i].op == FSIO_LINK)
+			last_link = i;
+		if (log[i].op == FSIO_DIRSYNC) {
+			assert_true(i > last_link);
+			dirsync++;
+		}
+	}
+	assert_int_equal(dirsync, 1); /* one new/ fsync for three */
+	text = take_reply(&p[1]);
+	assert_non_null(strstr(text, "status 0 sent"));
+	free(text);
+	/* The byte sent while it waited is read only now (the start of a
+	 * next request); the other connection serves its next request. */
+	assert_int_equal(local_conn_read(p[0].conn), LOCAL_IO_MORE);
+	text = take_reply(&p[0]);
+	assert_non_null(strstr(text, "status 0 sent"));
+	free(text);
+	assert_int_equal(sock_send_fds(p[1].peer, req, strlen(req), &fd, 1),
+	    (ssize_t)strlen(req));
+	assert_int_equal(local_conn_read(p[1].conn), LOCAL_IO_WAIT);
+	local_commit_run(g, on_answered);
+	assert_int_equal(nanswered, 3);
+	text = take_reply(&p[1]);
+	assert_non_null(strstr(text, "status 0 sent"));
+	free(text);
+	assert_int_equal(mails("ann"), a + 4);
+	for (size_t i = 0; i < 3; i++)
+		pair_free(&p[i]);
+	local_commit_free(&g);
 	close(fd);
 	free(req);
 }
@@ -943,6 +1078,7 @@ main(void)
 	    cmocka_unit_test(test_framing),
 	    cmocka_unit_test(test_durability_order),
 	    cmocka_unit_test(test_disk_faults),
+	    cmocka_unit_test(test_group_commit),
 	    cmocka_unit_test(test_headers),
 	};
 

@@ -4,7 +4,8 @@
  * (table-driven, chunk boundaries included), quota, refusal of symbolic
  * links and bad names, and through the fsio seam: ENOSPC, EIO, a crash
  * at each step, the order fsync -> link -> (batch) folder fsync, and
- * one folder fsync per distinct new/ for a batch.
+ * one folder fsync per distinct new/ for a batch; and maildir_write(),
+ * whose files wait, unsynced and out of new/, for the batch sync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -627,6 +628,137 @@ test_order_and_batch(void **state)
 	str_free(&why);
 }
 
+/*
+ * maildir_write() (the group commit's half): nothing fsynced, linked or
+ * in new/ before maildir_batch_sync(); the sync fsyncs each file before
+ * its link, and new/ once after the last link; a batch freed before its
+ * sync takes its files back; a file fsync that fails at sync time fails
+ * that delivery alone (NOSPACE); past 64 open files the first ones are
+ * settled on the way, and new/ is still synced only once.
+ */
+static void
+test_write_then_sync(void **state)
+{
+	struct fx *f = *state;
+	struct str *why = str_new(256);
+	struct mem m = {(const uint8_t *)"a\r\n", 3, STATUS_OK, 0};
+	struct maildir_msg msg = {NULL, mem_read, &m, 3};
+	struct maildir_batch *b;
+	size_t id[70], before, last_link = 0;
+	int i_dirsync = -1;
+
+	assert_int_equal(
+	    deliver(f, "example.test", "ann", 0, NULL, "x", 1, why),
+	    MAILDIR_OK);
+	before = count(f, NEW);
+	memset(&f->h, 0, sizeof(f->h));
+	f->h.log = f->log;
+	f->h.log_cap = FCT_NELEM(f->log);
+	fsio_hooks_set(&f->h);
+	b = maildir_batch_new(f->st);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(maildir_write(b, "example.test", "ann", 0,
+		                     &msg, &id[i], why),
+		    MAILDIR_OK);
+		assert_int_equal(id[i], i);
+	}
+	assert_int_equal(f->h.count[FSIO_FSYNC], 0);
+	assert_int_equal(f->h.count[FSIO_LINK], 0);
+	assert_int_equal(f->h.count[FSIO_DIRSYNC], 0);
+	assert_int_equal(count(f, NEW), before);
+	assert_int_equal(count(f, TMP), 3);
+	assert_null(maildir_batch_name(b, 0));
+	assert_int_equal(maildir_batch_result(b, 0), STATUS_TEMP);
+	assert_int_equal(maildir_batch_outcome(b, 0), MAILDIR_TEMP);
+	assert_int_equal(maildir_batch_sync(b, why), 0);
+	assert_int_equal(f->h.count[FSIO_FSYNC], 3);
+	assert_int_equal(f->h.count[FSIO_LINK], 3);
+	assert_int_equal(f->h.count[FSIO_DIRSYNC], 1);
+	for (size_t i = 0; i < f->h.log_len; i++) {
+		const struct fsio_event *e = &f->h.log[i];
+		if (e->op == FSIO_DIRSYNC)
+			i_dirsync = (int)i;
+		if (e->op != FSIO_LINK)
+			continue;
+		/* the file it links was opened, then fsynced, before */
+		int fd = -1;
+		bool synced = false;
+		for (size_t k = 0; k < i; k++) {
+			if (f->h.log[k].op == FSIO_OPEN &&
+			    strcmp(f->h.log[k].path, e->path) == 0)
+				fd = f->h.log[k].fd2;
+			if (f->h.log[k].op == FSIO_FSYNC && fd >= 0 &&
+			    f->h.log[k].fd == fd)
+				synced = true;
+		}
+		assert_true(synced);
+		last_link = i;
+	}
+	assert_true(i_dirsync > (int)last_link);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(maildir_batch_result(b, id[i]), STATUS_OK);
+		assert_int_equal(maildir_batch_outcome(b, id[i]), MAILDIR_OK);
+		assert_non_null(strstr(maildir_batch_name(b, id[i]), ",S=2"));
+	}
+	assert_int_equal(count(f, NEW), before + 3);
+	assert_int_equal(count(f, TMP), 0);
+	maildir_batch_free(&b);
+
+	/* Freed before its sync: nothing left anywhere. */
+	b = maildir_batch_new(f->st);
+	assert_int_equal(
+	    maildir_write(b, "example.test", "ann", 0, &msg, &id[0], why),
+	    MAILDIR_OK);
+	assert_int_equal(count(f, TMP), 1);
+	maildir_batch_free(&b);
+	assert_int_equal(count(f, TMP), 0);
+	assert_int_equal(count(f, NEW), before + 3);
+
+	/* The first file's fsync finds the disk full: only it fails. */
+	memset(&f->h, 0, sizeof(f->h));
+	f->h.fault[0] = (struct fsio_fault){FSIO_FSYNC, 1, ENOSPC};
+	fsio_hooks_set(&f->h);
+	b = maildir_batch_new(f->st);
+	assert_int_equal(
+	    maildir_write(b, "example.test", "ann", 0, &msg, &id[0], why),
+	    MAILDIR_OK);
+	assert_int_equal(
+	    maildir_write(b, "example.test", "ann", 0, &msg, &id[1], why),
+	    MAILDIR_OK);
+	str_clear(why);
+	assert_int_equal(maildir_batch_sync(b, why), 1);
+	assert_non_null(strstr(str_c(why), "fsync"));
+	assert_int_equal(maildir_batch_outcome(b, id[0]), MAILDIR_NOSPACE);
+	assert_int_equal(maildir_batch_result(b, id[0]), STATUS_TEMP);
+	assert_null(maildir_batch_name(b, id[0]));
+	assert_int_equal(maildir_batch_result(b, id[1]), STATUS_OK);
+	assert_int_equal(count(f, NEW), before + 4);
+	assert_int_equal(count(f, TMP), 0);
+	maildir_batch_free(&b);
+
+	/* 70 files: 64 settled on the way, one new/ fsync in the end. */
+	memset(&f->h, 0, sizeof(f->h));
+	fsio_hooks_set(&f->h);
+	b = maildir_batch_new(f->st);
+	for (size_t i = 0; i < 70; i++)
+		assert_int_equal(maildir_write(b, "example.test", "ann", 0,
+		                     &msg, &id[i], why),
+		    MAILDIR_OK);
+	assert_int_equal(f->h.count[FSIO_FSYNC], 64);
+	assert_int_equal(f->h.count[FSIO_LINK], 64);
+	assert_int_equal(f->h.count[FSIO_DIRSYNC], 0);
+	assert_int_equal(maildir_batch_result(b, id[0]), STATUS_TEMP);
+	assert_int_equal(maildir_batch_sync(b, why), 0);
+	assert_int_equal(f->h.count[FSIO_FSYNC], 70);
+	assert_int_equal(f->h.count[FSIO_DIRSYNC], 1);
+	for (size_t i = 0; i < 70; i++)
+		assert_int_equal(maildir_batch_result(b, id[i]), STATUS_OK);
+	assert_int_equal(count(f, NEW), before + 74);
+	maildir_batch_free(&b);
+	fsio_hooks_set(NULL);
+	str_free(&why);
+}
+
 static void
 test_new_mailbox_parents_synced(void **state)
 {
@@ -842,6 +974,8 @@ main(void)
 	        test_source_failures, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_order_and_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_write_then_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_new_mailbox_parents_synced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
