@@ -102,6 +102,8 @@ kick_cb(struct event_loop *loop, void *arg)
 	qm->kick_timer = NULL;
 	refill(qm);
 	sched_run(qm);
+	/* After the next requests are out: the disk works while agents do. */
+	msg_flush_finished(qm);
 }
 
 void

@@ -66,6 +66,7 @@ msg_destroy(struct qmgr *qm, struct qmsg *m)
 	}
 	free(m->r);
 	free(m->jobs);
+	free(m->unmarked);
 	queue_env_clear(&m->env);
 	rcptlog_clear(&m->log);
 	free(m);
@@ -117,6 +118,48 @@ job_forget(struct qmsg *m, struct qjob *job)
 }
 
 static void msg_finish(struct qmgr *qm, struct qmsg *m);
+
+static void
+finished_add(struct qmgr *qm, const char *id)
+{
+	if (qm->nfinished == qm->afinished) {
+		qm->afinished = qm->afinished ? qm->afinished * 2 : 64;
+		qm->finished = x_realloc(qm->finished,
+		    qm->afinished * sizeof(*qm->finished));
+	}
+	snprintf(qm->finished[qm->nfinished++], QUEUE_ID_SIZE, "%s", id);
+}
+
+void
+msg_flush_finished(struct qmgr *qm)
+{
+	struct str *why = str_new(1024);
+
+	if (qm->nfinished == 0) {
+		str_free(&why);
+		return;
+	}
+	for (size_t i = 0; i < qm->nfinished; i++) {
+		const char *id = qm->finished[i];
+		str_clear(why);
+		if (queue_remove(qm->q, QUEUE_ACTIVE, id, why) < 0 &&
+		    errno != ENOENT)
+			log_warn("%s: %s", id, str_c(why));
+		str_clear(why);
+		if (rcptlog_remove(qm->q, QUEUE_DEFER, id, why) < 0)
+			log_warn("%s: %s", id, str_c(why));
+		log_info("%s: removed", id);
+	}
+	qm->nfinished = 0;
+	/*
+	 * One fsync makes every removal durable; a crash before it brings
+	 * those files back and their deliveries are repeated, never lost.
+	 */
+	str_clear(why);
+	if (queue_folder_sync(qm->q, QUEUE_ACTIVE, why) < 0)
+		log_warn("%s", str_c(why));
+	str_free(&why);
+}
 
 void
 msg_job_done(struct qmgr *qm, struct qjob *job)
@@ -172,6 +215,26 @@ mark_done(struct qmgr *qm, struct qmsg *m, const size_t *idx, size_t n,
 	for (size_t k = 0; k < n; k++)
 		m->r[idx[k]].state = QR_DONE;
 	return 0;
+}
+
+/*
+ * Done recipients of a message whose round ends with this reply: they
+ * are kept in memory, and the end of the round either removes the file
+ * (nothing left: no mark is needed, and one fsync of active/ covers many
+ * removals) or writes them with the round's other marks, before the file
+ * can be moved and tried again (rule 2 holds: the next attempt always
+ * sees them).  A crash before then repeats the delivery of this message
+ * in flight, as a crash before an fdatasync would.
+ */
+static void
+mark_later(struct qmsg *m, const size_t *idx, size_t n)
+{
+	m->unmarked = x_realloc(m->unmarked,
+	    (m->nunmarked + n + 1) * sizeof(*m->unmarked));
+	for (size_t k = 0; k < n; k++) {
+		m->unmarked[m->nunmarked++] = idx[k];
+		m->r[idx[k]].state = QR_DONE;
+	}
 }
 
 /* A mark that failed: the recipients are tried again later. */
@@ -260,7 +323,10 @@ msg_job_reply(struct qmgr *qm, struct qjob *job,
 		}
 	}
 	str_clear(why);
-	if (!m->deleted && mark_done(qm, m, mark, nmark, why) < 0)
+	/* The last job of the round: its end decides (mark_later). */
+	if (!m->deleted && m->njobs == 1)
+		mark_later(m, mark, nmark);
+	else if (!m->deleted && mark_done(qm, m, mark, nmark, why) < 0)
 		mark_failed(m, mark, nmark, why);
 	free(mark);
 	str_free(&why);
@@ -519,22 +585,26 @@ msg_finish(struct qmgr *qm, struct qmsg *m)
 	notify_failures(qm, m, mark, &nmark, tmp);
 	notify_success(qm, m, mark, &nmark);
 	notify_delay(qm, m, now, tmp);
-	if (mark_done(qm, m, mark, nmark, why) < 0)
-		mark_failed(m, mark, nmark, why);
+	/* mark holds distinct recipients, none of them done yet. */
 	for (size_t i = 0; i < m->env.nrcpts; i++)
 		if (m->r[i].state != QR_DONE)
 			left++;
-	str_clear(why);
+	FCT_ASSERT(left >= nmark);
+	left -= nmark;
 	if (left == 0) {
-		if (queue_remove(qm->q, QUEUE_ACTIVE, m->id, why) < 0 &&
-		    errno != ENOENT)
-			log_warn("%s: %s", m->id, str_c(why));
-		str_clear(why);
-		if (rcptlog_remove(qm->q, QUEUE_DEFER, m->id, why) < 0)
-			log_warn("%s: %s", m->id, str_c(why));
-		log_info("%s: removed", m->id);
+		/* Nothing left: the file goes; no mark needs writing. */
+		for (size_t k = 0; k < nmark; k++)
+			m->r[mark[k]].state = QR_DONE;
+		finished_add(qm, m->id);
 		goto out;
 	}
+	/* The file stays: every done recipient is written first. */
+	for (size_t k = 0; k < m->nunmarked; k++)
+		mark[nmark++] = m->unmarked[k];
+	m->nunmarked = 0;
+	if (mark_done(qm, m, mark, nmark, why) < 0)
+		mark_failed(m, mark, nmark, why);
+	str_clear(why);
 	enum queue_folder to = m->hold ? QUEUE_HOLD
 	    : m->requeue		   ? QUEUE_INCOMING
 					   : QUEUE_DEFERRED;
@@ -689,6 +759,10 @@ msg_free_all(struct qmgr *qm)
 	/* The next qmgr's recovery moves stranded files on. */
 	x_free(&qm->stranded);
 	qm->nstranded = 0;
+	/* Finished files still to remove: do it now (cheap, and tidy). */
+	msg_flush_finished(qm);
+	x_free(&qm->finished);
+	qm->afinished = 0;
 	while (qm->msgs != NULL) {
 		struct qmsg *m = qm->msgs;
 		sched_cancel(qm, m);

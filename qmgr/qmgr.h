@@ -81,6 +81,8 @@ struct qmsg {
 	bool deleted;         /* admin: file removed; forget it */
 	bool expire;          /* forced expiry: bounce what is left after
 				 this attempt (QUEUE_MODE_EXPIRE) */
+	size_t *unmarked;     /* done in memory, not yet in the file */
+	size_t nunmarked;
 };
 
 struct qdest;
@@ -159,6 +161,10 @@ struct qmgr {
 	struct qadmin *admin;
 	struct qstrand *stranded;
 	size_t nstranded;
+	/* Finished messages whose files go after the next requests are out
+	 * (one active/ fsync for all of them: msg_flush_finished). */
+	char (*finished)[QUEUE_ID_SIZE];
+	size_t nfinished, afinished;
 };
 
 /* main.c */
@@ -206,6 +212,12 @@ void msg_strand(struct qmgr *qm, const char *id, enum queue_folder to,
     struct str *why);
 /* Move the stranded files on, as far as the disk allows now. */
 void msg_retry_stranded(struct qmgr *qm);
+/*
+ * Remove the files of messages finished since the last call, then fsync
+ * active/ once for all of them (called after the scheduler has sent the
+ * next requests, so the disk works while the agents do).
+ */
+void msg_flush_finished(struct qmgr *qm);
 void msg_free_all(struct qmgr *qm);
 
 /* notice.c */

@@ -637,8 +637,8 @@ def test_kill_9_recovery_no_loss_no_duplicate(inst_stopped):
 def start_strace(pid, out):
     proc = subprocess.Popen(
         ["strace", "-f", "-tt", "-s", "120", "-o", out, "-e",
-         "trace=recvfrom,read,recvmsg,pwrite64,fdatasync,openat", "-p",
-         str(pid)], stderr=subprocess.PIPE)
+         "trace=recvfrom,read,recvmsg,pwrite64,fdatasync,fsync,openat,"
+         "unlinkat", "-p", str(pid)], stderr=subprocess.PIPE)
     buf = b""
     end = time.monotonic() + DEADLINE
     while b"attached" not in buf and time.monotonic() < end:
@@ -652,31 +652,44 @@ def start_strace(pid, out):
     return proc
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
-def test_done_mark_after_reply_under_strace(inst_stopped, tmp_path):
-    """DESIGN §2 rule 2: qmgr reads local's reply, then pwrite()s the done
-    flag and fdatasync()s the queue file, never before."""
-    inst = inst_stopped
-    start(inst)
-    out = str(tmp_path / "strace.out")
+def traced(inst, tmp_path, rcpts, subject, until):
+    out = str(tmp_path / ("strace-%s.out" % subject))
     tracer = start_strace(qmgr_pid(inst), out)
     try:
-        qid = send_mail(inst, "ann@example.org", [DEMO], body("traced"))
-        inst.wait_log(r"qmgr\[\d+\]: %s: removed$" % qid)
+        qid = send_mail(inst, "ann@example.org", rcpts, body(subject))
+        inst.wait_log(until % qid)
     finally:
         time.sleep(0.3)
         tracer.terminate()
         tracer.wait(timeout=DEADLINE)
     with open(out) as f:
-        trace = f.read().splitlines()
-    opened = {}  # fd -> line index of its last openat of the queue file
+        return qid, f.read().splitlines()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_done_mark_after_reply_under_strace(inst_stopped, tmp_path):
+    """DESIGN §2 rule 2, two ways.  A message that stays in the queue:
+    qmgr reads local's reply, then pwrite()s the done flag and
+    fdatasync()s the file, never before.  A message with nothing left:
+    its file is removed only after the reply, and the removal is made
+    durable with an fsync of active/ (one for every message finished in
+    that loop turn)."""
+    inst = inst_stopped
+    start(inst, minimal_backoff_time="1h", maximal_backoff_time="2h")
+    reply_rx = r'(recvfrom|read)\(\d+, "status 0 sent 2\.0\.0 local'
+
+    # 1. One local recipient and one that defers: the file stays.
+    qid, trace = traced(inst, tmp_path, [DEMO, "far@remote.test"], "stays",
+                        r"local\[\d+\]: %s: to=<demo@")
+    wait_queue_name(inst, qid, "deferred")
+    opened = {}
     reply_at = mark = sync = None
     for i, line in enumerate(trace):
-        m = re.search(r'openat\(\d+, "%s", O_RDWR.*\)\s+= (\d+)$' % qid, line)
+        m = re.search(r'openat\(\d+, "%s", O_RDWR.*\)\s+= (\d+)$' % qid,
+                      line)
         if m:
             opened[m.group(1)] = i
-        if reply_at is None and re.search(
-                r'(recvfrom|read)\(\d+, "status 0 sent 2\.0\.0 local', line):
+        if reply_at is None and re.search(reply_rx, line):
             reply_at = i
         m = re.search(r'pwrite64\((\d+), "\\1", 1, \d+\)\s+= 1$', line)
         if m and mark is None:
@@ -688,6 +701,23 @@ def test_done_mark_after_reply_under_strace(inst_stopped, tmp_path):
         "\n".join(trace)
     assert reply_at < mark[1] < sync, "\n".join(trace)
     assert mark[0] in opened and reply_at < opened[mark[0]] < mark[1]
+
+    # 2. One local recipient: nothing left, the file goes after the reply.
+    qid, trace = traced(inst, tmp_path, [DEMO], "goes",
+                        r"qmgr\[\d+\]: %s: removed$")
+    reply_at = gone = dsync = None
+    for i, line in enumerate(trace):
+        if reply_at is None and re.search(reply_rx, line):
+            reply_at = i
+        if gone is None and re.search(r'unlinkat\((\d+), "%s", 0\)\s+= 0$'
+                                      % qid, line):
+            gone = (re.search(r"unlinkat\((\d+)", line).group(1), i)
+        m = re.search(r"fsync\((\d+)\)\s+= 0$", line)
+        if m and gone is not None and m.group(1) == gone[0] and dsync is None:
+            dsync = i
+    assert reply_at is not None and gone is not None and dsync is not None, \
+        "\n".join(trace)
+    assert reply_at < gone[1] < dsync, "\n".join(trace)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/pflogsumm"),
