@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/diag.h"
 #include "lib/map.h"
 #include "lib/map_build.h"
@@ -28,27 +30,6 @@
 static char tmpdir[] = "/var/tmp/facteur-test-passwd.XXXXXX";
 static char users_ref[400], passwd_ref[400];
 static struct str *hash_y, *hash_6, *hash_2b, *dummy;
-
-static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
 
 static int
 write_file(const char *path, const char *text)
@@ -135,7 +116,7 @@ teardown(void **state)
 	str_free(&hash_6);
 	str_free(&hash_2b);
 	str_free(&dummy);
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 static void

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -61,28 +63,6 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
-static const char *
-build(const char *name, const char *text, enum map_format fmt)
-{
-	static char ref[512];
-	struct map_owner own = MAP_OWNER_DEFAULT;
-	struct diag *d = diag_new();
-	char path[256];
-	FILE *f;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-		return NULL;
-	rc = map_build_file(path, fmt, &own, d);
-	if (rc < 0)
-		fprintf(stderr, "%s", diag_text(d));
-	diag_free(&d);
-	snprintf(ref, sizeof(ref), "lmdb:%s", path);
-	return rc < 0 ? NULL : ref;
-}
-
 static int
 setup(void **state)
 {
@@ -109,10 +89,10 @@ setup(void **state)
 		if (str_appendf(al, "deep%d@example.test: deep%d\n", i, i + 1) <
 		    0)
 			return -1;
-	if ((ref = build("users", users_text, MAP_FORMAT_USERS)) == NULL ||
+	if ((ref = test_build_table(tmpdir, "users", users_text, MAP_FORMAT_USERS)) == NULL ||
 	    (users = map_open(ref, why)) == NULL)
 		return -1;
-	if ((ref = build("aliases", str_c(al), MAP_FORMAT_ALIASES)) == NULL ||
+	if ((ref = test_build_table(tmpdir, "aliases", str_c(al), MAP_FORMAT_ALIASES)) == NULL ||
 	    (aliases = map_list_open(ref, why)) == NULL)
 		return -1;
 	snprintf(mail, sizeof(mail), "%s/mail", tmpdir);

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/diag.h"
 #include "lib/fsio.h"
 #include "lib/log.h"
@@ -38,27 +40,6 @@ capture(
 }
 
 static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
-
-static int
 setup(void **state)
 {
 	if (mkdtemp(tmpdir) == NULL)
@@ -73,7 +54,7 @@ teardown(void **state)
 {
 	log_set_sink(NULL, NULL);
 	str_free(&logged);
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 /* tmpdir/name, in a static buffer (one at a time is enough). */

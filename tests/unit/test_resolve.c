@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/diag.h"
 #include "lib/map.h"
 #include "lib/map_build.h"
@@ -75,50 +77,6 @@ static const char aliases_text[] =
     "ok2@example.test: bob\n";
 
 static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
-
-/* Build tmpdir/name in format fmt; returns its reference (static). */
-static const char *
-build(const char *name, const char *text, enum map_format fmt)
-{
-	static char ref[4200];
-	struct map_owner own = MAP_OWNER_DEFAULT;
-	struct diag *d = diag_new();
-	char path[4096];
-	FILE *f;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-		return NULL;
-	rc = map_build_file(path, fmt, &own, d);
-	if (rc < 0)
-		fprintf(stderr, "%s", diag_text(d));
-	diag_free(&d);
-	snprintf(ref, sizeof(ref), "lmdb:%s", path);
-	return rc < 0 ? NULL : ref;
-}
-
-static int
 setup(void **state)
 {
 	struct str *why = str_new(4096);
@@ -126,15 +84,15 @@ setup(void **state)
 
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
-	if ((ref = build("users", users_text, MAP_FORMAT_USERS)) == NULL ||
+	if ((ref = test_build_table(tmpdir, "users", users_text, MAP_FORMAT_USERS)) == NULL ||
 	    (users = map_open(ref, why)) == NULL)
 		return -1;
-	if ((ref = build("aliases", aliases_text, MAP_FORMAT_ALIASES)) ==
+	if ((ref = test_build_table(tmpdir, "aliases", aliases_text, MAP_FORMAT_ALIASES)) ==
 	        NULL ||
 	    (aliases = map_list_open(ref, why)) == NULL)
 		return -1;
 	/* A users table whose values do not parse: lookups are TEMP. */
-	if ((ref = build("broken",
+	if ((ref = test_build_table(tmpdir, "broken",
 	         "broken@example.test nonsense\n"
 	         "@broken.test x\n",
 	         MAP_FORMAT_TABLE)) == NULL ||
@@ -150,7 +108,7 @@ teardown(void **state)
 	map_close(&users);
 	map_close(&broken_users);
 	map_list_close(&aliases);
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 static struct resolver *

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <openssl/ssl.h>
 
 #include "lib/conn.h"
@@ -38,27 +40,6 @@ static char cert_soon[256], key_soon[256]; /* expires in 7 days */
 static char cert_old[256], key_old[256];   /* expired */
 
 #define HOST "mail.example.test"
-
-static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
 
 static void
 pair_path(char *c, char *k, const char *name)
@@ -97,7 +78,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 static void

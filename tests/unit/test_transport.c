@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/diag.h"
 #include "lib/map.h"
 #include "lib/map_build.h"
@@ -47,49 +49,6 @@ static const char bad_text[] = "bad.test   bad/name:x\n"
 			       "space.test smtp:a b\n";
 
 static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
-
-static const char *
-build(const char *name, const char *text, enum map_format fmt)
-{
-	static char ref[4200];
-	struct map_owner own = MAP_OWNER_DEFAULT;
-	struct diag *d = diag_new();
-	char path[4096];
-	FILE *f;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-		return NULL;
-	rc = map_build_file(path, fmt, &own, d);
-	if (rc < 0)
-		fprintf(stderr, "%s", diag_text(d));
-	diag_free(&d);
-	snprintf(ref, sizeof(ref), "lmdb:%s", path);
-	return rc < 0 ? NULL : ref;
-}
-
-static int
 setup(void **state)
 {
 	struct str *why = str_new(4096);
@@ -97,17 +56,17 @@ setup(void **state)
 
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
-	if ((ref = build("users", users_text, MAP_FORMAT_USERS)) == NULL ||
+	if ((ref = test_build_table(tmpdir, "users", users_text, MAP_FORMAT_USERS)) == NULL ||
 	    (users = map_open(ref, why)) == NULL)
 		return -1;
-	if ((ref = build("transport", transport_text, MAP_FORMAT_TABLE)) ==
+	if ((ref = test_build_table(tmpdir, "transport", transport_text, MAP_FORMAT_TABLE)) ==
 		NULL ||
 	    (tmaps = map_list_open(ref, why)) == NULL)
 		return -1;
-	if ((ref = build("bad", bad_text, MAP_FORMAT_TABLE)) == NULL ||
+	if ((ref = test_build_table(tmpdir, "bad", bad_text, MAP_FORMAT_TABLE)) == NULL ||
 	    (bad_tmaps = map_list_open(ref, why)) == NULL)
 		return -1;
-	if ((ref = build("broken", "broken@example.test nonsense\n"
+	if ((ref = test_build_table(tmpdir, "broken", "broken@example.test nonsense\n"
 				   "@broken.test x\n",
 		 MAP_FORMAT_TABLE)) == NULL ||
 	    (broken_users = map_open(ref, why)) == NULL)
@@ -123,7 +82,7 @@ teardown(void **state)
 	map_close(&broken_users);
 	map_list_close(&tmaps);
 	map_list_close(&bad_tmaps);
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 struct fixture {

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/diag.h"
 #include "lib/map.h"
 #include "lib/map_build.h"
@@ -20,27 +22,6 @@
 #include "lib/users.h"
 
 static char tmpdir[] = "/var/tmp/facteur-test-users.XXXXXX";
-
-static int
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0)
-			rm_rf(path);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
 
 static int
 setup(void **state)
@@ -51,7 +32,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	return rm_rf(tmpdir);
+	return test_rm_rf(tmpdir);
 }
 
 struct value_case {
