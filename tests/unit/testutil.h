@@ -30,7 +30,9 @@ test_rm_rf(const char *dir)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			continue; /* cannot name it: leave it */
 		if (unlink(path) < 0)
 			(void)test_rm_rf(path); /* a folder: recurse */
 	}
@@ -54,7 +56,11 @@ test_build_table(const char *dir, const char *name, const char *text,
 	FILE *f;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		diag_free(&d);
+		return NULL;
+	}
 	f = fopen(path, "w");
 	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
 		diag_free(&d);
@@ -64,8 +70,8 @@ test_build_table(const char *dir, const char *name, const char *text,
 	if (rc < 0)
 		fprintf(stderr, "%s", diag_text(d));
 	diag_free(&d);
-	snprintf(ref, sizeof(ref), "lmdb:%s", path);
-	return rc < 0 ? NULL : ref;
+	n = snprintf(ref, sizeof(ref), "lmdb:%s", path);
+	return rc < 0 || n < 0 || (size_t)n >= sizeof(ref) ? NULL : ref;
 }
 
 #endif
