@@ -34,6 +34,7 @@ static const char *const op_names[FSIO_OP_COUNT] = {
     [FSIO_LINK] = "link",
     [FSIO_UNLINK] = "unlink",
     [FSIO_FUTIMENS] = "futimens",
+    [FSIO_TRUNCATE] = "truncate",
 };
 
 const char *
@@ -368,5 +369,22 @@ fsio_futimens(int fd, const struct timespec times[2])
 
 	if (inj == 0)
 		rc = futimens(fd, times);
+	return hook_done(&ev, inj, rc);
+}
+
+int
+fsio_ftruncate(int fd, uint64_t len)
+{
+	struct fsio_event ev = ev_init(FSIO_TRUNCATE, fd, NULL);
+	int inj = hook_enter(FSIO_TRUNCATE);
+	int rc = -1;
+
+	if (inj == 0) {
+		if (len > (uint64_t)INT64_MAX) {
+			errno = EFBIG;
+		} else {
+			rc = ftruncate(fd, (off_t)len);
+		}
+	}
 	return hook_done(&ev, inj, rc);
 }

@@ -64,6 +64,7 @@ enum fsio_op {
 	FSIO_LINK,             /* linkat(2) */
 	FSIO_UNLINK,           /* unlinkat(2) */
 	FSIO_FUTIMENS,         /* futimens(2) */
+	FSIO_TRUNCATE,         /* ftruncate(2) */
 	FSIO_OP_COUNT
 };
 
@@ -114,6 +115,9 @@ FCT_MUST_CHECK int fsio_unlinkat(int dirfd, const char *path, int flags);
 
 /* futimens(2): qmgr keeps a deferred file's next attempt as its mtime. */
 FCT_MUST_CHECK int fsio_futimens(int fd, const struct timespec times[2]);
+
+/* ftruncate(2): a reused queue file (lib/queue_reuse.h) loses its tail. */
+FCT_MUST_CHECK int fsio_ftruncate(int fd, uint64_t len);
 
 /* ---- test seam ---- */
 

@@ -87,6 +87,7 @@ static const struct param_def params_table[] = {
 	PARAM_STR("passwd_map", "lmdb:${config_directory}/passwd", NULL, passwd_map),
 	PARAM_INT("qmgr_message_active_limit", "20000", 1, 10000000, qmgr_message_active_limit),
 	PARAM_STR("queue_directory", "/var/spool/facteur", check_no_slash_dotdot, queue_directory),
+	PARAM_INT("queue_file_reuse_limit", "5000", 0, 1000000, queue_file_reuse_limit),
 	PARAM_SIZE("queue_minfree", "0", 0, UINT64_C(1) << 50, queue_minfree),
 	PARAM_SIZE("queue_record_limit", "65536", 1024, 16 << 20, queue_record_limit),
 	PARAM_TIME("queue_run_delay", "300s", 1, DAY, queue_run_delay),

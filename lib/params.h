@@ -81,6 +81,7 @@ struct params {
 	uint64_t default_destination_concurrency_limit;
 	uint64_t default_destination_recipient_limit;
 	uint64_t qmgr_message_active_limit;
+	uint64_t queue_file_reuse_limit; /* 0: finished files are unlinked */
 	uint64_t bounce_size_limit;
 	/* auth service */
 	uint64_t auth_client_timeout;

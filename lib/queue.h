@@ -37,6 +37,7 @@ enum queue_folder {
 	QUEUE_DEFER,    /* per-message logs of deferred recipients */
 	QUEUE_BOUNCE,   /* per-message logs of failed recipients */
 	QUEUE_TMP,      /* files being written; never scanned */
+	QUEUE_REUSE,    /* finished files kept for reuse (queue_reuse.h) */
 	QUEUE_PRIVATE,  /* service sockets */
 	QUEUE_PUBLIC,   /* sockets any local user may reach */
 	QUEUE_PID,      /* master's pid and lock */

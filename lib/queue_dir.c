@@ -18,6 +18,7 @@
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/queue_id.h"
+#include "lib/queue_reuse.h"
 
 enum owner_kind { OWN_ROOT, OWN_MAIL, OWN_AUTH };
 
@@ -35,6 +36,7 @@ static const struct folder_def {
     [QUEUE_DEFER] = {"defer", 0700, OWN_MAIL, true},
     [QUEUE_BOUNCE] = {"bounce", 0700, OWN_MAIL, true},
     [QUEUE_TMP] = {"tmp", 0700, OWN_MAIL, true},
+    [QUEUE_REUSE] = {"reuse", 0700, OWN_MAIL, true},
     [QUEUE_PRIVATE] = {"private", 0700, OWN_MAIL, false},
     [QUEUE_PUBLIC] = {"public", 0711, OWN_MAIL, false},
     [QUEUE_PID] = {"pid", 0755, OWN_ROOT, false},
@@ -49,6 +51,7 @@ struct queue {
 	int fd[QUEUE_FOLDER_COUNT];
 	size_t record_limit;
 	uint64_t serial;
+	struct queue_reuse *reuse; /* made on first use */
 };
 
 const char *
@@ -63,7 +66,8 @@ bool
 queue_folder_holds_files(enum queue_folder f)
 {
 	return (unsigned)f < QUEUE_FOLDER_COUNT && folder_defs[f].required &&
-	       f != QUEUE_TMP && f != QUEUE_DEFER && f != QUEUE_BOUNCE;
+	       f != QUEUE_TMP && f != QUEUE_DEFER && f != QUEUE_BOUNCE &&
+	       f != QUEUE_REUSE;
 }
 
 static int
@@ -231,6 +235,7 @@ queue_close(struct queue **qp)
 	for (size_t i = 0; i < QUEUE_FOLDER_COUNT; i++)
 		(void)fd_close(&q->fd[i]);
 	(void)fd_close(&q->rootfd);
+	queue_reuse_free(&q->reuse);
 	x_free(&q->root);
 	x_free(qp);
 }
@@ -246,6 +251,14 @@ size_t
 queue_record_limit(const struct queue *q)
 {
 	return q->record_limit;
+}
+
+struct queue_reuse *
+queue_reuse_state(struct queue *q)
+{
+	if (q->reuse == NULL)
+		q->reuse = queue_reuse_new();
+	return q->reuse;
 }
 
 uint64_t

@@ -21,6 +21,7 @@
 
 #include "lib/fsio.h"
 #include "lib/log.h"
+#include "lib/queue_reuse.h"
 
 /* Ids tried by one claim before giving up (each EEXIST is a surprise). */
 #define CLAIM_TRIES 64
@@ -49,6 +50,7 @@ struct queue_file {
 	char forced[QUEUE_ID_SIZE];
 	uint64_t arrival_us;
 	uint64_t ino;
+	uint64_t old_size; /* of a reused file: cut to the new size */
 	uint64_t flushed;  /* bytes handed to the kernel */
 	uint64_t clen_off; /* offset of the content length field */
 	uint64_t content_len;
@@ -190,8 +192,13 @@ queue_file_create(struct queue *q, uint64_t arrival_us,
 		        (long)getpid(), (unsigned long long)time_real_us(),
 		        (unsigned long long)queue_next_serial(q));
 		FCT_ASSERT(n > 0 && (size_t)n < sizeof(qf->tmpname));
-		qf->fd = fsio_openat(tmpfd, qf->tmpname,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+		/* A finished file from reuse/, else a new one. */
+		if (i == 0)
+			qf->fd = queue_reuse_take(q, qf->tmpname,
+			    &qf->old_size);
+		if (qf->fd < 0)
+			qf->fd = fsio_openat(tmpfd, qf->tmpname,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
 		if (qf->fd < 0 && errno != EEXIST)
 			break;
 	}
@@ -377,6 +384,9 @@ queue_file_finish(struct queue_file *qf, struct str *why)
 	if ((st = put(qf, end, sizeof(end), why)) != STATUS_OK ||
 	    (st = flush(qf, why)) != STATUS_OK)
 		return st;
+	/* A reused file: what the last message left after END goes. */
+	if (qf->old_size > pos(qf) && fsio_ftruncate(qf->fd, pos(qf)) < 0)
+		return io_error(qf, "truncate", why);
 	qf->state = QF_FINISHED;
 	return STATUS_OK;
 }

@@ -255,7 +255,7 @@ rcptlog_read(struct queue *q, enum queue_folder f, const char *id,
 			break; /* shrank meanwhile: parse what is there */
 		got += (size_t)n;
 	}
-	rc = rcptlog_parse(buf, got, l, why);
+	rc = rcptlog_parse(buf, got, l, why) < 0 ? -1 : 1;
 out:
 	free(buf);
 	(void)close(fd); /* read-only */

@@ -69,8 +69,9 @@ FCT_MUST_CHECK int rcptlog_parse(const uint8_t *p, size_t n,
     struct rcptlog *l, struct str *why);
 
 /*
- * Read folder f's log of id into *l.  A missing log is an empty one (0).
- * -1 with why for an I/O error or a log that does not parse.
+ * Read folder f's log of id into *l: 1, or 0 when there is none (an
+ * empty log).  -1 with why for an I/O error or a log that does not
+ * parse.
  */
 FCT_MUST_CHECK int rcptlog_read(struct queue *q, enum queue_folder f,
     const char *id, struct rcptlog *l, struct str *why);

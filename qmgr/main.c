@@ -43,6 +43,7 @@
 
 #include "lib/backoff.h"
 #include "lib/log.h"
+#include "lib/queue_reuse.h"
 #include "qmgr/qmgr.h"
 
 /* Names examined per turn at most (most may be deferred and not due). */
@@ -190,6 +191,10 @@ recover(struct qmgr *qm)
 	n = queue_tmp_sweep(qm->q, qm->p->smtpd_session_time_limit, why);
 	if (n < 0)
 		log_warn("tmp/ sweep: %s", str_c(why));
+	str_clear(why);
+	/* Retired files whose publication may not have been safe yet. */
+	if (queue_reuse_sweep(qm->q, why) < 0)
+		log_warn("reuse/ sweep: %s", str_c(why));
 	str_clear(why);
 	if (queue_scan(qm->q, QUEUE_ACTIVE, recover_one, qm, why) < 0)
 		log_err("recovery: %s", str_c(why));

@@ -37,6 +37,7 @@
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/queue_format.h"
+#include "lib/queue_reuse.h"
 #include "lib/queue_write.h"
 #include "qmgr/qmgr.h"
 
@@ -120,44 +121,75 @@ job_forget(struct qmsg *m, struct qjob *job)
 static void msg_finish(struct qmgr *qm, struct qmsg *m);
 
 static void
-finished_add(struct qmgr *qm, const char *id)
+finished_add(struct qmgr *qm, const struct qmsg *m)
 {
 	if (qm->nfinished == qm->afinished) {
 		qm->afinished = qm->afinished ? qm->afinished * 2 : 64;
 		qm->finished = x_realloc(qm->finished,
 		    qm->afinished * sizeof(*qm->finished));
 	}
-	snprintf(qm->finished[qm->nfinished++], QUEUE_ID_SIZE, "%s", id);
+	struct qfinished *f = &qm->finished[qm->nfinished++];
+	snprintf(f->id, sizeof(f->id), "%s", m->id);
+	f->reusable = m->env.content_len <= QUEUE_REUSE_SIZE_MAX;
+	f->has_log = m->has_log;
+	f->retired = false;
 }
 
 void
 msg_flush_finished(struct qmgr *qm)
 {
 	struct str *why = str_new(1024);
+	bool synced;
 
 	if (qm->nfinished == 0) {
 		str_free(&why);
 		return;
 	}
 	for (size_t i = 0; i < qm->nfinished; i++) {
-		const char *id = qm->finished[i];
+		struct qfinished *f = &qm->finished[i];
 		str_clear(why);
-		if (queue_remove(qm->q, QUEUE_ACTIVE, id, why) < 0 &&
+		if (f->reusable &&
+		    queue_reuse_room(qm->q, qm->p->queue_file_reuse_limit)) {
+			if (queue_reuse_retire(qm->q, QUEUE_ACTIVE, f->id,
+			        why) == 0)
+				f->retired = true;
+			else if (errno != ENOENT)
+				log_warn("%s: %s", f->id, str_c(why));
+		}
+		str_clear(why);
+		if (!f->retired &&
+		    queue_remove(qm->q, QUEUE_ACTIVE, f->id, why) < 0 &&
 		    errno != ENOENT)
-			log_warn("%s: %s", id, str_c(why));
+			log_warn("%s: %s", f->id, str_c(why));
 		str_clear(why);
-		if (rcptlog_remove(qm->q, QUEUE_DEFER, id, why) < 0)
-			log_warn("%s: %s", id, str_c(why));
-		log_info("%s: removed", id);
+		if (f->has_log &&
+		    rcptlog_remove(qm->q, QUEUE_DEFER, f->id, why) < 0)
+			log_warn("%s: %s", f->id, str_c(why));
+		log_info("%s: removed", f->id);
 	}
-	qm->nfinished = 0;
 	/*
 	 * One fsync makes every removal durable; a crash before it brings
 	 * those files back and their deliveries are repeated, never lost.
+	 * Only then may a writer reuse a retired file.
 	 */
 	str_clear(why);
-	if (queue_folder_sync(qm->q, QUEUE_ACTIVE, why) < 0)
+	synced = queue_folder_sync(qm->q, QUEUE_ACTIVE, why) == 0;
+	if (!synced)
 		log_warn("%s", str_c(why));
+	for (size_t i = 0; i < qm->nfinished; i++) {
+		struct qfinished *f = &qm->finished[i];
+		str_clear(why);
+		if (!f->retired)
+			continue;
+		if (!synced) {
+			/* Not known to be gone from active/: never reuse. */
+			if (queue_reuse_sweep_one(qm->q, f->id, why) < 0)
+				log_warn("%s: %s", f->id, str_c(why));
+		} else if (queue_reuse_publish(qm->q, f->id, why) < 0) {
+			log_warn("%s: %s", f->id, str_c(why));
+		}
+	}
+	qm->nfinished = 0;
 	str_free(&why);
 }
 
@@ -595,7 +627,7 @@ msg_finish(struct qmgr *qm, struct qmsg *m)
 		/* Nothing left: the file goes; no mark needs writing. */
 		for (size_t k = 0; k < nmark; k++)
 			m->r[mark[k]].state = QR_DONE;
-		finished_add(qm, m->id);
+		finished_add(qm, m);
 		goto out;
 	}
 	/* The file stays: every done recipient is written first. */
@@ -684,8 +716,10 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 	m->r = x_calloc(env.nrcpts + 1, sizeof(*m->r));
 	m->active_us = time_real_us();
 	str_clear(why);
-	if (rcptlog_read(qm->q, QUEUE_DEFER, id, &m->log, why) < 0)
+	int lrc = rcptlog_read(qm->q, QUEUE_DEFER, id, &m->log, why);
+	if (lrc < 0)
 		log_warn("%s: defer log ignored: %s", id, str_c(why));
+	m->has_log = lrc != 0;
 	m->next = qm->msgs;
 	if (qm->msgs)
 		qm->msgs->prev = m;

@@ -73,6 +73,7 @@ struct qmsg {
 	struct queue_env env;
 	struct qrcpt *r;      /* one per env.rcpts[] */
 	struct rcptlog log;   /* defer/<id> as read at load */
+	bool has_log;         /* defer/<id> exists (or may: unreadable) */
 	uint64_t active_us;   /* when it entered active/ (wall clock) */
 	struct qjob **jobs;   /* jobs queued or in flight */
 	size_t njobs;
@@ -163,8 +164,16 @@ struct qmgr {
 	size_t nstranded;
 	/* Finished messages whose files go after the next requests are out
 	 * (one active/ fsync for all of them: msg_flush_finished). */
-	char (*finished)[QUEUE_ID_SIZE];
+	struct qfinished *finished;
 	size_t nfinished, afinished;
+};
+
+/* A finished message whose file is still in active/. */
+struct qfinished {
+	char id[QUEUE_ID_SIZE];
+	bool reusable; /* small enough for reuse/ (lib/queue_reuse.h) */
+	bool has_log;  /* defer/<id> to remove too */
+	bool retired;  /* renamed to reuse/.ID, published after the fsync */
 };
 
 /* main.c */
@@ -213,9 +222,10 @@ void msg_strand(struct qmgr *qm, const char *id, enum queue_folder to,
 /* Move the stranded files on, as far as the disk allows now. */
 void msg_retry_stranded(struct qmgr *qm);
 /*
- * Remove the files of messages finished since the last call, then fsync
- * active/ once for all of them (called after the scheduler has sent the
- * next requests, so the disk works while the agents do).
+ * Retire (lib/queue_reuse.h) or remove the files of messages finished
+ * since the last call, then fsync active/ once for all of them, then
+ * publish the retired ones in reuse/ (called after the scheduler has
+ * sent the next requests, so the disk works while the agents do).
  */
 void msg_flush_finished(struct qmgr *qm);
 void msg_free_all(struct qmgr *qm);

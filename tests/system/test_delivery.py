@@ -7,6 +7,7 @@ bounced with 5.2.2 per quota_exceeded_action).
 import email
 import os
 import re
+import time
 
 from conftest import send_mail, wait_for
 from test_qmgr import (DOMAIN, DEMO, add_aliases, body, entry, maildir,
@@ -82,3 +83,49 @@ def test_over_quota_defers_then_bounces(inst_stopped):
     status = report.get_payload()[1].get_payload()[1]
     assert status["Status"] == "5.2.2"
     assert status["Action"] == "failed"
+
+
+def reuse_names(inst):
+    return sorted(os.listdir(os.path.join(inst.queue, "reuse")))
+
+
+def test_queue_files_are_reused(inst_stopped):
+    """A delivered message's file is kept in reuse/ and the next message
+    is written into it (same inode, new id); what the next message's
+    recipient gets is exactly that message.  A longer message first, so
+    that a left-over tail would show.  queue_file_reuse_limit = 0 turns
+    it off."""
+    inst = inst_stopped
+    start(inst)
+    long_body = body("the long one") + "x" * 3000 + "\r\n"
+    first = send_mail(inst, "sender@example.org", [DEMO], long_body)
+    wait_gone(inst, first)
+    kept = wait_for(lambda: reuse_names(inst), "a file in reuse/")
+    assert kept == [first]
+    ino = os.stat(os.path.join(inst.queue, "reuse", first)).st_ino
+    time.sleep(0.3)  # past smtpd's wait after it found reuse/ empty
+    second = send_mail(inst, "other@example.org", [DEMO], body("short"))
+    assert second != first
+    wait_gone(inst, second)
+    box = wait_maildir(inst, 2)
+    short = [raw for _, raw in box if b"Subject: short" in raw]
+    assert len(short) == 1
+    msg = email.message_from_bytes(short[0])
+    assert msg["Return-Path"] == "<other@example.org>"
+    assert msg.get_payload() == "Hello.\n"
+    assert b"xxx" not in short[0]
+    # The second message lived in the first one's file, now kept again.
+    kept = wait_for(lambda: reuse_names(inst), "a file in reuse/")
+    assert kept == [second]
+    assert os.stat(os.path.join(inst.queue, "reuse", second)).st_ino == ino
+    inst.wait_log(r"qmgr\[\d+\]: %s: removed" % second)
+
+    # Off: finished files are removed.
+    inst.set_main(queue_file_reuse_limit="0")
+    inst.reload()
+    inst.wait_log(r"reload")
+    time.sleep(0.3)
+    third = send_mail(inst, "sender@example.org", [DEMO], body("third"))
+    wait_gone(inst, third)
+    wait_maildir(inst, 3)
+    assert reuse_names(inst) == []

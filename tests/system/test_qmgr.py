@@ -638,7 +638,7 @@ def start_strace(pid, out):
     proc = subprocess.Popen(
         ["strace", "-f", "-tt", "-s", "120", "-o", out, "-e",
          "trace=recvfrom,read,recvmsg,pwrite64,fdatasync,fsync,openat,"
-         "unlinkat", "-p", str(pid)], stderr=subprocess.PIPE)
+         "unlinkat,renameat2", "-p", str(pid)], stderr=subprocess.PIPE)
     buf = b""
     end = time.monotonic() + DEADLINE
     while b"attached" not in buf and time.monotonic() < end:
@@ -702,22 +702,29 @@ def test_done_mark_after_reply_under_strace(inst_stopped, tmp_path):
     assert reply_at < mark[1] < sync, "\n".join(trace)
     assert mark[0] in opened and reply_at < opened[mark[0]] < mark[1]
 
-    # 2. One local recipient: nothing left, the file goes after the reply.
+    # 2. One local recipient: nothing left, the file goes after the reply,
+    # retired to reuse/ (lib/queue_reuse.h): renamed to reuse/.ID, active/
+    # fsynced, and only then published as reuse/ID for a writer to take.
     qid, trace = traced(inst, tmp_path, [DEMO], "goes",
                         r"qmgr\[\d+\]: %s: removed$")
-    reply_at = gone = dsync = None
+    reply_at = gone = dsync = published = None
     for i, line in enumerate(trace):
         if reply_at is None and re.search(reply_rx, line):
             reply_at = i
-        if gone is None and re.search(r'unlinkat\((\d+), "%s", 0\)\s+= 0$'
-                                      % qid, line):
-            gone = (re.search(r"unlinkat\((\d+)", line).group(1), i)
+        m = re.search(r'renameat2\((\d+), "%s", \d+, "\.%s", '
+                      r'RENAME_NOREPLACE\)\s+= 0$' % (qid, qid), line)
+        if gone is None and m:
+            gone = (m.group(1), i)
         m = re.search(r"fsync\((\d+)\)\s+= 0$", line)
         if m and gone is not None and m.group(1) == gone[0] and dsync is None:
             dsync = i
-    assert reply_at is not None and gone is not None and dsync is not None, \
-        "\n".join(trace)
-    assert reply_at < gone[1] < dsync, "\n".join(trace)
+        if published is None and re.search(
+                r'renameat2\(\d+, "\.%s", \d+, "%s", RENAME_NOREPLACE\)'
+                r'\s+= 0$' % (qid, qid), line):
+            published = i
+    assert None not in (reply_at, gone, dsync, published), "\n".join(trace)
+    assert reply_at < gone[1] < dsync < published, "\n".join(trace)
+    assert os.path.exists(os.path.join(inst.queue, "reuse", qid))
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/pflogsumm"),

@@ -1,0 +1,98 @@
+/*
+ * queue_reuse - finished queue files kept in reuse/ for the next message.
+ *
+ * Creating and deleting a file per message is most of the file-system
+ * work of a small message: an inode and a block allocated, then freed
+ * (with a discard per freed extent on a `discard` mount, and on an ext4
+ * without a journal a scan past every inode freed in the last minute at
+ * each allocation).  So qmgr does not unlink a delivered file: it
+ * retires it to reuse/, and a writer (lib/queue_write.h) takes one from
+ * there, overwrites it from its first byte and cuts it to its new
+ * length.  The inode and its blocks live on; the queue id, which joins
+ * the arrival time with the inode number, is new.  docs/queue-format.md
+ * §"reuse/" has the whole story.
+ *
+ * Order (DESIGN §2): a retired file must never be reachable under its
+ * old name once a writer has put another message into it, or a crash
+ * could bring the old name back over the new content.  So retiring is
+ * two steps: queue_reuse_retire() renames from/ID to reuse/.ID (a name
+ * writers ignore); the caller fsyncs from/ (qmgr does once per loop turn
+ * for every file it finished), and only then queue_reuse_publish()
+ * renames reuse/.ID to reuse/ID, where writers look.  A writer takes a
+ * file by renaming it into tmp/ (RENAME_NOREPLACE: of two writers only
+ * one gets it), and uses it only when it is a regular file with exactly
+ * one name (a crash of a journal-less file system can leave a stale
+ * second name behind; fsck counts it); anything else is dropped.
+ *
+ * Never: let a writer see a file before its old name's removal is
+ * durable, reuse a file that has a second name, or keep more than the
+ * caller's limit (qmgr's queue_file_reuse_limit) in reuse/.
+ */
+#ifndef FACTEUR_QUEUE_REUSE_H
+#define FACTEUR_QUEUE_REUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/queue.h"
+#include "lib/str.h"
+
+/* Files larger than this are unlinked, not kept (qmgr's choice). */
+#define QUEUE_REUSE_SIZE_MAX (64 * 1024)
+
+/* ---- qmgr: retiring finished files ---- */
+
+/*
+ * True when reuse/ has room for one more file under limit (0: reuse is
+ * off).  Counts what writers took at most once a second; in between it
+ * trusts its own count, so it may say no while there is room.
+ */
+bool queue_reuse_room(struct queue *q, size_t limit);
+
+/*
+ * Step 1: rename folder f's id to reuse/.id.  Returns 0, or -1 with why
+ * (errno kept; the caller then removes the file instead).
+ */
+FCT_MUST_CHECK int queue_reuse_retire(
+    struct queue *q, enum queue_folder f, const char *id, struct str *why);
+
+/*
+ * Step 2, after an fsync of the folder the file left: rename reuse/.id
+ * to reuse/id.  Returns 0, or -1 with why (the staged name is then
+ * removed: a file that cannot be published is dropped).
+ */
+FCT_MUST_CHECK int queue_reuse_publish(
+    struct queue *q, const char *id, struct str *why);
+
+/* Remove the staged reuse/.id (its folder fsync failed).  0 or -1. */
+FCT_MUST_CHECK int queue_reuse_sweep_one(
+    struct queue *q, const char *id, struct str *why);
+
+/*
+ * Remove staged names that were never published (qmgr at start: the
+ * folder fsync of step 2 may not have happened).  Returns the number
+ * removed, or -1 with why.
+ */
+FCT_MUST_CHECK int queue_reuse_sweep(struct queue *q, struct str *why);
+
+/* ---- writers ---- */
+
+/*
+ * Take a file from reuse/ as tmp/tmpname: renamed, opened O_WRONLY at
+ * offset 0, mode 0600, mtime now (tmp/ sweeps go by mtime).  Returns
+ * the descriptor with the file's present size in *size_r, or -1 when
+ * none could be had (the caller creates a file as usual; nothing to
+ * report).
+ */
+int queue_reuse_take(struct queue *q, const char *tmpname, uint64_t *size_r);
+
+/* ---- the queue's share (lib/queue_dir.c) ---- */
+
+struct queue_reuse;
+struct queue_reuse *queue_reuse_new(void);
+/* The state kept in q (made on first use). */
+struct queue_reuse *queue_reuse_state(struct queue *q);
+void queue_reuse_free(struct queue_reuse **rp);
+
+#endif
