@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fsio.h"
@@ -199,6 +200,8 @@ queue_reuse_sweep_one(struct queue *q, const char *id, struct str *why)
 
 struct sweep {
 	struct queue *q;
+	uint64_t min_age;
+	time_t now;
 	int removed;
 	struct str *why;
 };
@@ -207,9 +210,19 @@ static bool
 sweep_one(const char *name, void *arg)
 {
 	struct sweep *s = arg;
+	size_t wl = strlen(QUEUE_REUSE_WRITING);
+	struct stat st;
 
-	if (name[0] != '.' || !queue_id_valid(name + 1))
+	if (strncmp(name, QUEUE_REUSE_WRITING, wl) == 0 && name[wl] != '\0') {
+		/* A writer's file: only once no writer can still be at it. */
+		if (fstatat(queue_folder_fd(s->q, QUEUE_REUSE), name, &st,
+		        AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISDIR(st.st_mode) || st.st_mtime > s->now ||
+		    (uint64_t)(s->now - st.st_mtime) < s->min_age)
+			return true;
+	} else if (name[0] != '.' || !queue_id_valid(name + 1)) {
 		return true;
+	}
 	if (fsio_unlinkat(queue_folder_fd(s->q, QUEUE_REUSE), name, 0) < 0) {
 		if (errno == ENOENT)
 			return true;
@@ -222,9 +235,9 @@ sweep_one(const char *name, void *arg)
 }
 
 int
-queue_reuse_sweep(struct queue *q, struct str *why)
+queue_reuse_sweep(struct queue *q, uint64_t min_age, struct str *why)
 {
-	struct sweep s = {q, 0, why};
+	struct sweep s = {q, min_age, time(NULL), 0, why};
 
 	if (list(q, sweep_one, &s, why) < 0)
 		return -1;
@@ -275,13 +288,12 @@ refill(struct queue *q, struct queue_reuse *r)
 	return true;
 }
 
-/* The file just renamed to tmp/tmpname, checked and prepared, or -1. */
+/* The file just renamed to reuse/name, checked and prepared, or -1. */
 static int
-open_taken(int tmpfd, const char *tmpname, uint64_t *size_r)
+open_taken(int rfd, const char *name, uint64_t *size_r)
 {
 	struct stat st;
-	int fd =
-	    fsio_openat(tmpfd, tmpname, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+	int fd = fsio_openat(rfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0);
 
 	if (fd < 0)
 		return -1;
@@ -297,32 +309,42 @@ open_taken(int tmpfd, const char *tmpname, uint64_t *size_r)
 }
 
 int
-queue_reuse_take(struct queue *q, const char *tmpname, uint64_t *size_r)
+queue_reuse_take(struct queue *q, char *name, size_t cap, uint64_t *size_r)
 {
 	struct queue_reuse *r = queue_reuse_state(q);
 	int rfd = queue_folder_fd(q, QUEUE_REUSE);
-	int tmpfd = queue_folder_fd(q, QUEUE_TMP);
+	char mine[QUEUE_REUSE_NAME_MAX];
+	struct stat st;
 
-	if (rfd < 0)
+	if (rfd < 0 || snprintf(mine, sizeof(mine), "%s%s", QUEUE_REUSE_WRITING,
+	                   name) >= (int)cap)
 		return -1;
 	for (int tries = 0; tries < TAKE_TRIES; tries++) {
 		if (r->next == r->n && !refill(q, r))
 			return -1;
-		const char *name = r->names[r->next++];
-		if (fsio_rename_noreplace(rfd, name, tmpfd, tmpname) < 0) {
+		const char *id = r->names[r->next++];
+		/*
+		 * Gone already (another writer): a lookup says so without
+		 * the folder lock a rename takes.
+		 */
+		if (fstatat(rfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (fsio_rename_noreplace(rfd, id, rfd, mine) < 0) {
 			if (errno == ENOENT)
 				continue; /* another writer was first */
 			return -1;
 		}
-		int fd = open_taken(tmpfd, tmpname, size_r);
-		if (fd >= 0)
+		int fd = open_taken(rfd, mine, size_r);
+		if (fd >= 0) {
+			memcpy(name, mine, strlen(mine) + 1);
 			return fd;
+		}
 		/* Not ours to reuse: drop this name (only this one). */
-		if (fsio_unlinkat(tmpfd, tmpname, 0) < 0 &&
+		if (fsio_unlinkat(rfd, mine, 0) < 0 &&
 		    (errno != EISDIR ||
-		        fsio_unlinkat(tmpfd, tmpname, AT_REMOVEDIR) < 0) &&
+		        fsio_unlinkat(rfd, mine, AT_REMOVEDIR) < 0) &&
 		    errno != ENOENT)
-			log_warn("queue: cannot remove tmp/%s: %m", tmpname);
+			log_warn("queue: cannot remove reuse/%s: %m", mine);
 	}
 	return -1;
 }

@@ -38,6 +38,10 @@
 #include "lib/queue.h"
 #include "lib/str.h"
 
+/* A writer's name for a file it took: QUEUE_REUSE_WRITING + its name. */
+#define QUEUE_REUSE_WRITING  ".w."
+#define QUEUE_REUSE_NAME_MAX 64
+
 /* Files larger than this are unlinked, not kept (qmgr's choice). */
 #define QUEUE_REUSE_SIZE_MAX (64 * 1024)
 
@@ -70,22 +74,28 @@ FCT_MUST_CHECK int queue_reuse_sweep_one(
     struct queue *q, const char *id, struct str *why);
 
 /*
- * Remove staged names that were never published (qmgr at start: the
- * folder fsync of step 2 may not have happened).  Returns the number
- * removed, or -1 with why.
+ * qmgr at start: remove staged names that were never published (the
+ * folder fsync of step 2 may not have happened), and writers' files
+ * (QUEUE_REUSE_WRITING) whose mtime is at least min_age seconds old, as
+ * queue_tmp_sweep() does in tmp/.  Returns the number removed, or -1
+ * with why.
  */
-FCT_MUST_CHECK int queue_reuse_sweep(struct queue *q, struct str *why);
+FCT_MUST_CHECK int queue_reuse_sweep(
+    struct queue *q, uint64_t min_age, struct str *why);
 
 /* ---- writers ---- */
 
 /*
- * Take a file from reuse/ as tmp/tmpname: renamed, opened O_WRONLY at
- * offset 0, mode 0600, mtime now (tmp/ sweeps go by mtime).  Returns
- * the descriptor with the file's present size in *size_r, or -1 when
- * none could be had (the caller creates a file as usual; nothing to
- * report).
+ * Take a file from reuse/ for the writer whose temporary name is name:
+ * renamed within reuse/ to QUEUE_REUSE_WRITING + name (a rename inside
+ * one folder: no cross-folder rename lock), which is written back into
+ * name (cap bytes), opened O_WRONLY at offset 0, mode 0600, mtime now
+ * (the sweep goes by mtime).  The writer later renames it from reuse/
+ * into incoming/ as it would from tmp/.  Returns the descriptor with
+ * the file's present size in *size_r, or -1 when none could be had (name
+ * unchanged; the caller creates a file in tmp/ as usual).
  */
-int queue_reuse_take(struct queue *q, const char *tmpname, uint64_t *size_r);
+int queue_reuse_take(struct queue *q, char *name, size_t cap, uint64_t *size_r);
 
 /* ---- the queue's share (lib/queue_dir.c) ---- */
 

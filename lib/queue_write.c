@@ -44,7 +44,8 @@ struct queue_file {
 	int fd;
 	enum qf_state state;
 	enum status dead_status;
-	char tmpname[64]; /* name in tmp/; "" once claimed or removed */
+	char tmpname[64]; /* name in tmpdir; "" once claimed or removed */
+	enum queue_folder tmpdir; /* tmp/, or reuse/ for a reused file */
 	char id[QUEUE_ID_SIZE];
 	char planned[QUEUE_ID_SIZE]; /* first id to try */
 	char forced[QUEUE_ID_SIZE];
@@ -186,6 +187,7 @@ queue_file_create(struct queue *q, uint64_t arrival_us,
 	qf->fd = -1;
 	qf->arrival_us = arrival_us;
 	qf->state = QF_SENDER;
+	qf->tmpdir = QUEUE_TMP;
 	for (int i = 0; i < CREATE_TRIES && qf->fd < 0; i++) {
 		int n =
 		    snprintf(qf->tmpname, sizeof(qf->tmpname), "%ld.%llu.%llu",
@@ -193,9 +195,11 @@ queue_file_create(struct queue *q, uint64_t arrival_us,
 		        (unsigned long long)queue_next_serial(q));
 		FCT_ASSERT(n > 0 && (size_t)n < sizeof(qf->tmpname));
 		/* A finished file from reuse/, else a new one. */
-		if (i == 0)
-			qf->fd = queue_reuse_take(q, qf->tmpname,
-			    &qf->old_size);
+		if (i == 0) {
+			qf->fd = queue_reuse_take(
+			    q, qf->tmpname, sizeof(qf->tmpname), &qf->old_size);
+			qf->tmpdir = qf->fd >= 0 ? QUEUE_REUSE : QUEUE_TMP;
+		}
 		if (qf->fd < 0)
 			qf->fd = fsio_openat(tmpfd, qf->tmpname,
 			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
@@ -420,7 +424,7 @@ claim_id(const struct queue_file *qf, unsigned k, char id_r[QUEUE_ID_SIZE])
 enum status
 queue_file_claim(struct queue_file *qf, struct str *why)
 {
-	int tmpfd = queue_folder_fd(qf->q, QUEUE_TMP);
+	int tmpfd = queue_folder_fd(qf->q, qf->tmpdir);
 	int incfd = queue_folder_fd(qf->q, QUEUE_INCOMING);
 	char id[QUEUE_ID_SIZE];
 	enum status st;
@@ -509,11 +513,12 @@ queue_file_free(struct queue_file **qfp)
 	if (qf == NULL)
 		return;
 	if (qf->tmpname[0] != '\0' &&
-	    fsio_unlinkat(queue_folder_fd(qf->q, QUEUE_TMP), qf->tmpname, 0) <
+	    fsio_unlinkat(queue_folder_fd(qf->q, qf->tmpdir), qf->tmpname, 0) <
 	        0 &&
 	    errno != ENOENT)
-		log_warn("queue: cannot remove tmp/%s: %s (qmgr sweeps it)",
-		    qf->tmpname, strerror(errno));
+		log_warn("queue: cannot remove %s/%s: %s (qmgr sweeps it)",
+		    queue_folder_name(qf->tmpdir), qf->tmpname,
+		    strerror(errno));
 	/*
 	 * Close errors: a claimed file was fsynced already, and an
 	 * unclaimed one is being thrown away.

@@ -57,7 +57,7 @@ deferred_due(struct qmgr *qm, const char *id)
 	uint64_t now = time_real_us() / 1000000;
 
 	if (fstatat(queue_folder_fd(qm->q, QUEUE_DEFERRED), id, &st,
-		AT_SYMLINK_NOFOLLOW) < 0)
+	        AT_SYMLINK_NOFOLLOW) < 0)
 		return false; /* gone meanwhile */
 	return backoff_due(st.st_mtime < 0 ? 0 : (uint64_t)st.st_mtime, now,
 	    qm->p->maximal_backoff_time);
@@ -72,7 +72,7 @@ refill(struct qmgr *qm)
 	bool force;
 
 	while (qm->nmsgs < qm->p->qmgr_message_active_limit &&
-	    loaded < QMGR_LOAD_BATCH && examined < EXAMINE_MAX) {
+	       loaded < QMGR_LOAD_BATCH && examined < EXAMINE_MAX) {
 		bool inc = qscan_pending(qm->scan_incoming);
 		bool def = qscan_pending(qm->scan_deferred);
 		if (!inc && !def)
@@ -82,7 +82,7 @@ refill(struct qmgr *qm)
 		qm->load_deferred_next = !use_def;
 		examined++;
 		if (!qscan_next(use_def ? qm->scan_deferred : qm->scan_incoming,
-			id, &force))
+		        id, &force))
 			continue;
 		if (use_def && !force && !deferred_due(qm, id))
 			continue;
@@ -91,7 +91,7 @@ refill(struct qmgr *qm)
 	}
 	if (qm->nmsgs < qm->p->qmgr_message_active_limit &&
 	    (qscan_pending(qm->scan_incoming) ||
-		qscan_pending(qm->scan_deferred)))
+	        qscan_pending(qm->scan_deferred)))
 		qmgr_kick(qm); /* more next turn */
 }
 
@@ -133,8 +133,8 @@ run_cb(struct event_loop *loop, void *arg)
 {
 	struct qmgr *qm = arg;
 
-	qm->run_timer = event_timer_add(loop, qm->p->queue_run_delay * 1000,
-	    run_cb, qm);
+	qm->run_timer =
+	    event_timer_add(loop, qm->p->queue_run_delay * 1000, run_cb, qm);
 	msg_retry_stranded(qm);
 	qmgr_scan_incoming(qm);
 	qmgr_scan_deferred(qm, false);
@@ -193,7 +193,7 @@ recover(struct qmgr *qm)
 		log_warn("tmp/ sweep: %s", str_c(why));
 	str_clear(why);
 	/* Retired files whose publication may not have been safe yet. */
-	if (queue_reuse_sweep(qm->q, why) < 0)
+	if (queue_reuse_sweep(qm->q, qm->p->smtpd_session_time_limit, why) < 0)
 		log_warn("reuse/ sweep: %s", str_c(why));
 	str_clear(why);
 	if (queue_scan(qm->q, QUEUE_ACTIVE, recover_one, qm, why) < 0)
@@ -212,7 +212,7 @@ static void
 lock_queue(struct qmgr *qm)
 {
 	int fd = queue_folder_fd(qm->q, QUEUE_ACTIVE);
-	struct timespec ts = { 0, 50 * 1000000 };
+	struct timespec ts = {0, 50 * 1000000};
 	uint64_t waited = 0;
 
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -250,8 +250,8 @@ open_tables(struct qmgr *qm)
 	if (p->alias_maps[0] != '\0') {
 		qm->aliases = map_list_open(p->alias_maps, why);
 		if (qm->aliases == NULL)
-			log_fatal("alias_maps %s: %s", p->alias_maps,
-			    str_c(why));
+			log_fatal(
+			    "alias_maps %s: %s", p->alias_maps, str_c(why));
 	}
 	if (p->transport_maps[0] != '\0') {
 		qm->tmaps = map_list_open(p->transport_maps, why);
@@ -267,8 +267,8 @@ open_tables(struct qmgr *qm)
 int
 main(int argc, char **argv)
 {
-	struct service_opts opts = { .program = "qmgr", .resident = true };
-	struct qmgr qm = { 0 };
+	struct service_opts opts = {.program = "qmgr", .resident = true};
+	struct qmgr qm = {0};
 	struct str *why = str_new(1024);
 	int rc;
 
@@ -278,7 +278,7 @@ main(int argc, char **argv)
 	qm.privileged = geteuid() == 0;
 	open_tables(&qm);
 	if (queue_open(qm.p->queue_directory, qm.p->queue_record_limit, &qm.q,
-		why) < 0)
+	        why) < 0)
 		log_fatal("queue: %s", str_c(why));
 	qm.postmaster = postmaster_address(qm.p);
 	service_drop_privileges(qm.svc);
@@ -290,8 +290,8 @@ main(int argc, char **argv)
 	qm.scan_deferred = qscan_new(qm.q, QUEUE_DEFERRED);
 	qmgr_scan_incoming(&qm);
 	qmgr_scan_deferred(&qm, false);
-	qm.run_timer = event_timer_add(qm.loop,
-	    qm.p->queue_run_delay * 1000, run_cb, &qm);
+	qm.run_timer =
+	    event_timer_add(qm.loop, qm.p->queue_run_delay * 1000, run_cb, &qm);
 	str_free(&why);
 
 	rc = service_run_dgram(qm.svc, on_trigger, &qm);

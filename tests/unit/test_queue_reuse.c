@@ -213,10 +213,20 @@ test_sweep(void **state)
 	assert_int_equal(
 	    queue_reuse_retire(f->q, QUEUE_ACTIVE, id2, f->why), 0);
 	assert_int_equal(queue_reuse_publish(f->q, id2, f->why), 0);
-	assert_int_equal(queue_reuse_sweep(f->q, f->why), 1);
+	assert_int_equal(queue_reuse_sweep(f->q, 60, f->why), 1);
 	assert_int_equal(count_in(f, QUEUE_REUSE), 1);
 	assert_true(exists(f, QUEUE_REUSE, id2));
-	assert_int_equal(queue_reuse_sweep(f->q, f->why), 0);
+	assert_int_equal(queue_reuse_sweep(f->q, 60, f->why), 0);
+
+	/* A writer's file stays while a writer may still be at it. */
+	int rfd = queue_folder_fd(f->q, QUEUE_REUSE);
+	struct timespec old[2] = {{1000, 0}, {1000, 0}};
+	assert_int_equal(renameat(rfd, id2, rfd, ".w.123.456.7"), 0);
+	assert_int_equal(queue_reuse_sweep(f->q, 60, f->why), 0);
+	assert_true(exists(f, QUEUE_REUSE, ".w.123.456.7"));
+	assert_int_equal(utimensat(rfd, ".w.123.456.7", old, 0), 0);
+	assert_int_equal(queue_reuse_sweep(f->q, 60, f->why), 1);
+	assert_int_equal(count_in(f, QUEUE_REUSE), 0);
 	/* A name that is not a queue id is refused. */
 	assert_int_equal(
 	    queue_reuse_retire(f->q, QUEUE_ACTIVE, "../x", f->why), -1);
@@ -243,6 +253,7 @@ test_truncate_fails(void **state)
 	fsio_hooks_set(NULL);
 	assert_int_equal(count_in(f, QUEUE_INCOMING), 0);
 	assert_int_equal(count_in(f, QUEUE_TMP), 0);
+	assert_int_equal(count_in(f, QUEUE_REUSE), 0);
 	free(c1);
 	free(c2);
 }
