@@ -2,9 +2,17 @@
  * agent - one delivery request on private/<transport> (lib/deliver.h,
  * docs/delivery-protocol.md).
  *
- * Connect without blocking, send the request with a fresh read-only
- * descriptor of the queue file attached to its first byte (SCM_RIGHTS,
- * DESIGN §4), read one reply, close.  A connection that cannot be made
+ * Connect without blocking (or take a connection kept from an earlier
+ * request), send the request with a fresh read-only descriptor of the
+ * queue file attached to its first byte (SCM_RIGHTS, DESIGN §4), read
+ * one reply, and keep the connection for the next request to the same
+ * transport (docs/delivery-protocol.md: many requests per connection,
+ * one at a time), up to IDLE_MAX per transport.  A kept connection that
+ * the agent closed meanwhile (max_idle, its exit) is dropped as soon as
+ * the loop sees it; one that fails a request before a byte of reply came
+ * back had gone stale in between, and the request goes out again at once
+ * on a new connection (at worst a repeated delivery, if the agent had
+ * crashed in the middle).  A connection that cannot be made
  * (no agent: ENOENT, ECONNREFUSED), that ends before a whole reply (the
  * agent crashed), that times out (ipc_timeout to send, daemon_timeout
  * for the reply) or whose reply is malformed defers every recipient of
@@ -27,21 +35,109 @@
 #include "qmgr/qmgr.h"
 
 #define UNAVAILABLE "mail transport unavailable"
-#define READ_CHUNK 8192
-#define ATTRS_MAX 200 /* the agent refuses more than 256 */
+#define READ_CHUNK  8192
+#define ATTRS_MAX   200 /* the agent refuses more than 256 */
+/* Connections kept per transport between requests. */
+#define IDLE_MAX 64
+
+/* A connection kept between requests, watched for its end. */
+struct qidle {
+	struct qmgr *qm;
+	struct qxport *x;
+	int fd;
+	struct qidle *prev, *next;
+};
 
 struct qconn {
 	struct qmgr *qm;
 	struct qjob *job;
 	int fd;
-	int file_fd;          /* until sent with the first byte */
+	int file_fd; /* until sent with the first byte */
 	struct str *out;
 	size_t off;
 	struct str *in;
 	struct deliver_request rq; /* strings borrowed from the message */
 	struct event_timer *timer;
 	bool reading;
+	bool reused; /* a kept connection */
 };
+
+static void
+idle_unlink(struct qidle *k)
+{
+	struct qxport *x = k->x;
+
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		x->idle = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	x->nidle--;
+}
+
+/* Readable while kept: the agent closed it (or spoke out of turn). */
+static void
+idle_cb(struct event_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct qidle *k = arg;
+
+	idle_unlink(k);
+	event_fd_del(loop, k->fd);
+	(void)close(k->fd); /* nothing of ours unsent */
+	free(k);
+}
+
+/* Keep fd (idle, after a whole reply) for x's next request. */
+static void
+idle_put(struct qmgr *qm, struct qxport *x, int fd)
+{
+	struct qidle *k;
+
+	if (x->nidle >= IDLE_MAX) {
+		(void)close(fd); /* nothing of ours unsent */
+		return;
+	}
+	k = x_calloc(1, sizeof(*k));
+	k->qm = qm;
+	k->x = x;
+	k->fd = fd;
+	if (event_fd_add(qm->loop, fd, EV_READ, idle_cb, k) < 0) {
+		(void)close(fd); /* nothing of ours unsent */
+		free(k);
+		return;
+	}
+	k->next = x->idle;
+	if (x->idle)
+		x->idle->prev = k;
+	x->idle = k;
+	x->nidle++;
+}
+
+/* The most recently kept connection of x, or -1. */
+static int
+idle_take(struct qmgr *qm, struct qxport *x)
+{
+	struct qidle *k = x->idle;
+	int fd;
+
+	if (k == NULL)
+		return -1;
+	idle_unlink(k);
+	event_fd_del(qm->loop, k->fd);
+	fd = k->fd;
+	free(k);
+	return fd;
+}
+
+void
+agent_close_idle(struct qmgr *qm, struct qxport *x)
+{
+	int fd;
+
+	while ((fd = idle_take(qm, x)) >= 0)
+		(void)close(fd); /* nothing of ours unsent */
+}
 
 static void
 conn_free(struct qconn *c)
@@ -70,10 +166,20 @@ conn_fail(struct qconn *c, const char *what)
 	struct qmgr *qm = c->qm;
 	struct qjob *job = c->job;
 	struct qxport *x = job->dest->x;
-	struct str *reason = str_new(512);
+	struct str *reason;
 
-	str_notef(reason, "%s private/%s: %s", c->reading ? "reply from"
-	    : "request to", x->name, what);
+	if (c->reused && str_len(c->in) == 0 && c->timer != NULL) {
+		/* Closed by the agent while kept: not a failure of ours. */
+		log_debug("%s: kept connection to private/%s: %s; again on a "
+		          "new one",
+		    job->msg->id, x->name, what);
+		conn_free(c);
+		sched_retry(qm, job);
+		return;
+	}
+	reason = str_new(512);
+	str_notef(reason, "%s private/%s: %s",
+	    c->reading ? "reply from" : "request to", x->name, what);
 	log_warn("%s: %s", job->msg->id, str_c(reason));
 	sched_suspend(qm, x, str_c(reason));
 	conn_free(c);
@@ -87,7 +193,7 @@ conn_reply(struct qconn *c, size_t len)
 {
 	struct qmgr *qm = c->qm;
 	struct qjob *job = c->job;
-	struct deliver_reply rp = { 0 };
+	struct deliver_reply rp = {0};
 	struct str *why = str_new(512);
 
 	if (len != str_len(c->in)) {
@@ -100,7 +206,12 @@ conn_reply(struct qconn *c, size_t len)
 		conn_fail(c, str_c(why));
 		goto out;
 	}
+	/* A whole reply and nothing after it: the connection may serve on. */
+	event_fd_del(qm->loop, c->fd);
+	int fd = c->fd;
+	c->fd = -1;
 	conn_free(c);
+	idle_put(qm, job->dest->x, fd);
 	sched_release(qm, job);
 	msg_job_reply(qm, job, &rp);
 out:
@@ -147,8 +258,8 @@ do_send(struct qconn *c)
 		return;
 	}
 	event_timer_cancel(c->qm->loop, &c->timer);
-	c->timer = event_timer_add(c->qm->loop,
-	    c->qm->p->daemon_timeout * 1000, on_timeout, c);
+	c->timer = event_timer_add(
+	    c->qm->loop, c->qm->p->daemon_timeout * 1000, on_timeout, c);
 }
 
 static void
@@ -168,15 +279,15 @@ do_read(struct qconn *c)
 		}
 		if (n == 0) {
 			conn_fail(c, "connection closed before the reply "
-				     "ended (agent crashed?)");
+			             "ended (agent crashed?)");
 			return;
 		}
 		if (str_append(c->in, buf, (size_t)n) < 0) {
 			conn_fail(c, "reply too long");
 			return;
 		}
-		size_t len = deliver_message_len(str_data(c->in),
-		    str_len(c->in));
+		size_t len =
+		    deliver_message_len(str_data(c->in), str_len(c->in));
 		if (len > 0) {
 			conn_reply(c, len);
 			return;
@@ -239,8 +350,14 @@ agent_start(struct qmgr *qm, struct qjob *job)
 	struct str *why = str_new(512);
 	struct qconn *c;
 	int fd, file_fd;
+	bool reused = false;
 
-	fd = sock_connect_unix(x->path, SOCK_STREAM, true);
+	fd = job->fresh ? -1 : idle_take(qm, x);
+	if (fd >= 0)
+		reused = true;
+	else
+		fd = sock_connect_unix(x->path, SOCK_STREAM, true);
+	job->fresh = false;
 	if (fd < 0) {
 		if (errno == EAGAIN) {
 			sched_busy(qm, job);
@@ -254,8 +371,8 @@ agent_start(struct qmgr *qm, struct qjob *job)
 		str_free(&why);
 		return;
 	}
-	file_fd = queue_file_open(qm->q, QUEUE_ACTIVE, job->msg->id, O_RDONLY,
-	    why);
+	file_fd =
+	    queue_file_open(qm->q, QUEUE_ACTIVE, job->msg->id, O_RDONLY, why);
 	if (file_fd < 0) {
 		log_warn("%s: %s", job->msg->id, str_c(why));
 		(void)close(fd); /* nothing sent yet */
@@ -268,6 +385,7 @@ agent_start(struct qmgr *qm, struct qjob *job)
 	c->qm = qm;
 	c->job = job;
 	c->fd = fd;
+	c->reused = reused;
 	c->file_fd = file_fd;
 	c->out = str_new(DELIVER_MSG_MAX);
 	c->in = str_new(DELIVER_MSG_MAX);
@@ -284,8 +402,8 @@ agent_start(struct qmgr *qm, struct qjob *job)
 		str_free(&why);
 		return;
 	}
-	c->timer = event_timer_add(qm->loop, qm->p->ipc_timeout * 1000,
-	    on_timeout, c);
+	c->timer =
+	    event_timer_add(qm->loop, qm->p->ipc_timeout * 1000, on_timeout, c);
 	str_free(&why);
 }
 

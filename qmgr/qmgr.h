@@ -71,18 +71,18 @@ struct qmsg {
 	struct qmsg *prev, *next; /* qmgr's list */
 	char id[QUEUE_ID_SIZE];
 	struct queue_env env;
-	struct qrcpt *r;      /* one per env.rcpts[] */
-	struct rcptlog log;   /* defer/<id> as read at load */
-	bool has_log;         /* defer/<id> exists (or may: unreadable) */
-	uint64_t active_us;   /* when it entered active/ (wall clock) */
-	struct qjob **jobs;   /* jobs queued or in flight */
+	struct qrcpt *r;    /* one per env.rcpts[] */
+	struct rcptlog log; /* defer/<id> as read at load */
+	bool has_log;       /* defer/<id> exists (or may: unreadable) */
+	uint64_t active_us; /* when it entered active/ (wall clock) */
+	struct qjob **jobs; /* jobs queued or in flight */
 	size_t njobs;
-	bool hold;            /* admin: move to hold/ when the round ends */
-	bool requeue;         /* admin: back to incoming/ when it ends */
-	bool deleted;         /* admin: file removed; forget it */
-	bool expire;          /* forced expiry: bounce what is left after
-				 this attempt (QUEUE_MODE_EXPIRE) */
-	size_t *unmarked;     /* done in memory, not yet in the file */
+	bool hold;        /* admin: move to hold/ when the round ends */
+	bool requeue;     /* admin: back to incoming/ when it ends */
+	bool deleted;     /* admin: file removed; forget it */
+	bool expire;      /* forced expiry: bounce what is left after
+	                     this attempt (QUEUE_MODE_EXPIRE) */
+	size_t *unmarked; /* done in memory, not yet in the file */
 	size_t nunmarked;
 };
 
@@ -96,6 +96,7 @@ struct qjob {
 	struct qconn *conn;       /* while in flight */
 	size_t *idx;              /* recipient indexes */
 	size_t n;
+	bool fresh; /* a kept connection failed it: connect anew */
 };
 
 struct qxport;
@@ -112,12 +113,14 @@ struct qdest {
 struct qxport {
 	struct qxport *next;
 	char *name;
-	char *path;               /* $queue_directory/private/<name> */
+	char *path; /* $queue_directory/private/<name> */
 	struct qdest *head, *tail;
 	unsigned busy;
 	uint64_t suspended_until; /* monotonic ms; 0: usable */
 	uint64_t busy_until;      /* monotonic ms: listen queue was full */
 	char *reason;             /* why it is suspended */
+	struct qidle *idle;       /* connections kept between requests */
+	size_t nidle;
 };
 
 struct qscan;
@@ -136,8 +139,8 @@ struct qstrand {
 };
 
 struct qmgr {
-	struct service *svc;    /* borrowed */
-	const struct params *p; /* borrowed from svc */
+	struct service *svc;     /* borrowed */
+	const struct params *p;  /* borrowed from svc */
 	struct event_loop *loop; /* borrowed from svc */
 	struct queue *q;
 	struct map *users;
@@ -157,7 +160,7 @@ struct qmgr {
 	struct qscan *scan_deferred;
 	bool load_deferred_next; /* alternate between the two scans */
 	struct event_timer *kick_timer;
-	struct event_timer *run_timer;  /* queue_run_delay */
+	struct event_timer *run_timer;   /* queue_run_delay */
 	struct event_timer *sched_timer; /* suspensions, busy transports */
 	struct qadmin *admin;
 	struct qstrand *stranded;
@@ -197,14 +200,14 @@ bool qscan_next(struct qscan *s, char id_r[QUEUE_ID_SIZE], bool *force_r);
 /* Load id from folder (incoming or deferred) into the active queue. */
 void msg_load(struct qmgr *qm, enum queue_folder from, const char *id);
 /* A job's reply (checked against its request), or NULL and a failure. */
-void msg_job_reply(struct qmgr *qm, struct qjob *job,
-    const struct deliver_reply *rp);
+void msg_job_reply(
+    struct qmgr *qm, struct qjob *job, const struct deliver_reply *rp);
 /*
  * Defer (or with dsn 5.x.x bounce) every recipient of job with one
  * reason, logging qmgr's own to= line for each; then the job is over.
  */
-void msg_job_fail(struct qmgr *qm, struct qjob *job, const char *dsn,
-    const char *text);
+void msg_job_fail(
+    struct qmgr *qm, struct qjob *job, const char *dsn, const char *text);
 /* The job is over: free it; finish its message when it was the last. */
 void msg_job_done(struct qmgr *qm, struct qjob *job);
 struct qmsg *msg_find(struct qmgr *qm, const char *id);
@@ -217,8 +220,8 @@ int msg_delete(struct qmgr *qm, struct qmsg *m, struct str *why);
  * id could not be moved out of active/ into to (why says why): log it
  * and remember it (struct qstrand).
  */
-void msg_strand(struct qmgr *qm, const char *id, enum queue_folder to,
-    struct str *why);
+void msg_strand(
+    struct qmgr *qm, const char *id, enum queue_folder to, struct str *why);
 /* Move the stranded files on, as far as the disk allows now. */
 void msg_retry_stranded(struct qmgr *qm);
 /*
@@ -236,9 +239,9 @@ void msg_free_all(struct qmgr *qm);
  * addrs): original sender, ENVID, RET, ORCPT and NOTIFY of the parent,
  * a Delivered-To: header first.  Durable before it returns STATUS_OK.
  */
-FCT_MUST_CHECK enum status notice_forward(struct qmgr *qm,
-    const struct qmsg *m, size_t idx, char *const *addrs, size_t naddrs,
-    char id_r[QUEUE_ID_SIZE], struct str *why);
+FCT_MUST_CHECK enum status notice_forward(struct qmgr *qm, const struct qmsg *m,
+    size_t idx, char *const *addrs, size_t naddrs, char id_r[QUEUE_ID_SIZE],
+    struct str *why);
 /*
  * Queue a DSN about m's recipients idx[0..n) with action (lib/dsn.h) to
  * to (postmaster_copy: a bounce of a null-sender message).  Durable
@@ -262,6 +265,8 @@ void sched_release(struct qmgr *qm, struct qjob *job);
 void sched_suspend(struct qmgr *qm, struct qxport *x, const char *reason);
 /* Its listen queue is full: retry it soon, job back in front. */
 void sched_busy(struct qmgr *qm, struct qjob *job);
+/* A kept connection had gone stale: job back in front, at once. */
+void sched_retry(struct qmgr *qm, struct qjob *job);
 /* Lift every suspension (mailctl flush). */
 void sched_unsuspend_all(struct qmgr *qm);
 void sched_free_all(struct qmgr *qm);
@@ -271,6 +276,8 @@ void sched_free_all(struct qmgr *qm);
 void agent_start(struct qmgr *qm, struct qjob *job);
 /* Abandon the request (message deleted or qmgr ending). */
 void agent_abort(struct qmgr *qm, struct qconn *c);
+/* Close the connections x keeps between requests. */
+void agent_close_idle(struct qmgr *qm, struct qxport *x);
 
 /* admin.c */
 /* Listen on private/qmgr-admin; fatal allowed (before the loop). */

@@ -161,7 +161,8 @@ sched_add(struct qmgr *qm, struct qmsg *m, size_t idx,
 	/* This message's queued job for d with room, if there is one. */
 	for (size_t i = m->njobs; i-- > 0;)
 		if (m->jobs[i]->dest == d && m->jobs[i]->conn == NULL &&
-		    m->jobs[i]->n < qm->p->default_destination_recipient_limit) {
+		    m->jobs[i]->n <
+		        qm->p->default_destination_recipient_limit) {
 			j = m->jobs[i];
 			break;
 		}
@@ -194,15 +195,15 @@ arm_timer(struct qmgr *qm, uint64_t now)
 
 	for (struct qxport *x = qm->xports; x != NULL; x = x->next) {
 		uint64_t t = x->suspended_until > x->busy_until
-		    ? x->suspended_until
-		    : x->busy_until;
+		                 ? x->suspended_until
+		                 : x->busy_until;
 		if (t > now && (next == 0 || t < next))
 			next = t;
 	}
 	event_timer_cancel(qm->loop, &qm->sched_timer);
 	if (next != 0)
-		qm->sched_timer = event_timer_add(qm->loop, next - now,
-		    arm_timer_cb, qm);
+		qm->sched_timer =
+		    event_timer_add(qm->loop, next - now, arm_timer_cb, qm);
 }
 
 /* Defer every queued job of a suspended transport. */
@@ -251,7 +252,7 @@ sched_run(struct qmgr *qm)
 			continue;
 		x->busy_until = 0;
 		while (x->busy < qm->p->default_process_limit &&
-		    x->suspended_until == 0 && x->busy_until == 0) {
+		       x->suspended_until == 0 && x->busy_until == 0) {
 			struct qdest *d = dest_ready(qm, x);
 			if (d == NULL)
 				break;
@@ -293,6 +294,20 @@ sched_busy(struct qmgr *qm, struct qjob *job)
 	job_enqueue(d, job, true);
 	x->busy_until = time_mono_ms() + QMGR_BUSY_RETRY_MS;
 	log_debug("transport %s: listen queue full, retry soon", x->name);
+}
+
+void
+sched_retry(struct qmgr *qm, struct qjob *job)
+{
+	struct qdest *d = job->dest;
+	struct qxport *x = d->x;
+
+	FCT_ASSERT(d->busy > 0 && x->busy > 0);
+	d->busy--;
+	x->busy--;
+	job->fresh = true;
+	job_enqueue(d, job, true);
+	qmgr_kick(qm);
 }
 
 void
@@ -351,6 +366,7 @@ sched_free_all(struct qmgr *qm)
 			free(d->nexthop);
 			free(d);
 		}
+		agent_close_idle(qm, x);
 		free(x->name);
 		free(x->path);
 		free(x->reason);

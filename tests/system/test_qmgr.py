@@ -132,7 +132,9 @@ class FakeAgent:
     every request it got: {"text", "queue_id", "rcpts": [(index, addr,
     orig, notify)], "fd_ok"}."""
 
-    def __init__(self, inst, name, reply):
+    def __init__(self, inst, name, reply, keep=False):
+        self.keep = keep  # serve many requests per connection
+        self.conns = 0    # connections accepted
         self.path = os.path.join(inst.queue, "private", name)
         if os.path.exists(self.path):
             os.unlink(self.path)
@@ -157,33 +159,44 @@ class FakeAgent:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self.serve, args=(conn,),
+            self.conns += 1
+            threading.Thread(target=self.serve, args=(conn, self.conns),
                              daemon=True).start()
 
-    def serve(self, conn):
+    def serve(self, conn, number):
         conn.settimeout(DEADLINE)
+        try:
+            while self.serve_one(conn, number) and self.keep:
+                pass
+        finally:
+            conn.close()
+
+    def serve_one(self, conn, number):
+        """One request and its reply; False when the connection ended."""
         data, fds = b"", []
         try:
             while not data.endswith(b"end\n"):
                 msg, got, _, _ = socket.recv_fds(conn, 65536, 4)
                 fds += got
                 if not msg:
-                    break
+                    return False
                 data += msg
             rq = self.parse(data.decode(errors="replace"), fds)
+            rq["conn"] = number
             self.requests.append(rq)
             self.gate.wait(DEADLINE)
             if self.stopping:
-                return
+                return False
             text = self.reply(rq)
-            if text is not None:
-                conn.sendall(text.encode())
+            if text is None:
+                return False
+            conn.sendall(text.encode())
+            return True
         except OSError:
-            pass
+            return False
         finally:
             for fd in fds:
                 os.close(fd)
-            conn.close()
 
     @staticmethod
     def parse(text, fds):
@@ -586,6 +599,38 @@ def test_hold_while_in_flight(inst_stopped):
         assert len(agent.requests) == 1
     finally:
         agent.close()
+
+
+def test_connection_kept_between_requests(inst_stopped):
+    """qmgr keeps a connection after a whole reply and sends the next
+    request to that transport on it; an agent that closes its end after
+    each reply (the other FakeAgent) still gets every request, on new
+    connections, without the transport being taken for failed."""
+    inst = inst_stopped
+    set_transport(inst, "keep.test fake:\nonce.test once:\n")
+    start(inst)
+    keep = FakeAgent(inst, "fake", statuses("sent", "2.0.0", "ok"),
+                     keep=True)
+    once = FakeAgent(inst, "once", statuses("sent", "2.0.0", "ok"))
+    try:
+        for i in range(3):
+            qid = send_mail(inst, "ann@example.org", ["u%d@keep.test" % i],
+                            body("kept %d" % i))
+            wait_gone(inst, qid)
+            qid = send_mail(inst, "ann@example.org", ["u%d@once.test" % i],
+                            body("once %d" % i))
+            wait_gone(inst, qid)
+        assert len(keep.requests) == 3
+        assert {rq["conn"] for rq in keep.requests} == {1}
+        assert keep.conns == 1
+        assert len(once.requests) == 3
+        assert once.conns == 3
+        log = inst.log()
+        assert "transport unavailable" not in log
+        assert len(re.findall(r"qmgr\[\d+\]: \w+: removed", log)) == 6
+    finally:
+        keep.close()
+        once.close()
 
 
 # -- recovery and durability ----------------------------------------------
