@@ -88,14 +88,14 @@ static uint32_t
 to_epoll(unsigned events)
 {
 	return ((events & EV_READ) ? EPOLLIN : 0) |
-	    ((events & EV_WRITE) ? EPOLLOUT : 0);
+	       ((events & EV_WRITE) ? EPOLLOUT : 0);
 }
 
 int
-event_fd_add(struct event_loop *loop, int fd, unsigned events,
-    event_fd_cb *cb, void *arg)
+event_fd_add(struct event_loop *loop, int fd, unsigned events, event_fd_cb *cb,
+    void *arg)
 {
-	struct epoll_event ev = { .events = to_epoll(events), .data.fd = fd };
+	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
 
 	FCT_ASSERT(fd >= 0);
 	if ((size_t)fd >= loop->nfds) {
@@ -108,14 +108,14 @@ event_fd_add(struct event_loop *loop, int fd, unsigned events,
 	}
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -1;
-	loop->fds[fd] = (struct fd_slot){ cb, arg, events, ++loop->gen };
+	loop->fds[fd] = (struct fd_slot){cb, arg, events, ++loop->gen};
 	return 0;
 }
 
 int
 event_fd_mod(struct event_loop *loop, int fd, unsigned events)
 {
-	struct epoll_event ev = { .events = to_epoll(events), .data.fd = fd };
+	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
 
 	if (fd < 0 || (size_t)fd >= loop->nfds || loop->fds[fd].gen == 0) {
 		errno = EBADF;
@@ -126,6 +126,16 @@ event_fd_mod(struct event_loop *loop, int fd, unsigned events)
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return -1;
 	loop->fds[fd].events = events;
+	return 0;
+}
+
+int
+event_fd_rebind(struct event_loop *loop, int fd, unsigned events,
+    event_fd_cb *cb, void *arg)
+{
+	if (event_fd_mod(loop, fd, events) < 0)
+		return -1;
+	loop->fds[fd] = (struct fd_slot){cb, arg, events, ++loop->gen};
 	return 0;
 }
 
@@ -202,8 +212,8 @@ heap_remove(struct event_loop *loop, struct event_timer *t)
 }
 
 struct event_timer *
-event_timer_add(struct event_loop *loop, uint64_t ms, event_timer_cb *cb,
-    void *arg)
+event_timer_add(
+    struct event_loop *loop, uint64_t ms, event_timer_cb *cb, void *arg)
 {
 	struct event_timer *t = x_calloc(1, sizeof(*t));
 
@@ -213,8 +223,8 @@ event_timer_add(struct event_loop *loop, uint64_t ms, event_timer_cb *cb,
 	t->arg = arg;
 	if (loop->nheap == loop->aheap) {
 		loop->aheap = loop->aheap ? loop->aheap * 2 : 16;
-		loop->heap = x_realloc(loop->heap,
-		    loop->aheap * sizeof(*loop->heap));
+		loop->heap =
+		    x_realloc(loop->heap, loop->aheap * sizeof(*loop->heap));
 	}
 	heap_set(loop, loop->nheap++, t);
 	heap_up(loop, t->idx);
@@ -231,8 +241,8 @@ event_timer_cancel(struct event_loop *loop, struct event_timer **tp)
 }
 
 int
-event_signal_add(struct event_loop *loop, int signo, event_signal_cb *cb,
-    void *arg)
+event_signal_add(
+    struct event_loop *loop, int signo, event_signal_cb *cb, void *arg)
 {
 	if (loop->nsigs == FCT_NELEM(loop->sigs)) {
 		errno = ENOSPC;
@@ -241,12 +251,12 @@ event_signal_add(struct event_loop *loop, int signo, event_signal_cb *cb,
 	sigaddset(&loop->sigmask, signo);
 	if (sigprocmask(SIG_BLOCK, &loop->sigmask, NULL) < 0)
 		return -1;
-	int fd = signalfd(loop->sigfd, &loop->sigmask,
-	    SFD_CLOEXEC | SFD_NONBLOCK);
+	int fd =
+	    signalfd(loop->sigfd, &loop->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (fd < 0)
 		return -1;
 	if (loop->sigfd < 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
 		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			(void)close(fd); /* fresh fd, nothing to flush */
@@ -254,7 +264,7 @@ event_signal_add(struct event_loop *loop, int signo, event_signal_cb *cb,
 		}
 	}
 	loop->sigfd = fd;
-	loop->sigs[loop->nsigs++] = (struct sig_slot){ signo, cb, arg };
+	loop->sigs[loop->nsigs++] = (struct sig_slot){signo, cb, arg};
 	return 0;
 }
 
@@ -276,8 +286,8 @@ run_signals(struct event_loop *loop)
 	while (read(loop->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		for (size_t i = 0; i < loop->nsigs; i++)
 			if (loop->sigs[i].signo == (int)si.ssi_signo)
-				loop->sigs[i].cb(loop, (int)si.ssi_signo,
-				    loop->sigs[i].arg);
+				loop->sigs[i].cb(
+				    loop, (int)si.ssi_signo, loop->sigs[i].arg);
 	}
 }
 
@@ -287,8 +297,7 @@ run_timers(struct event_loop *loop)
 	uint64_t now = time_mono_ms();
 	uint64_t last = loop->seq; /* timers added by callbacks wait */
 
-	while (loop->nheap > 0 && loop->heap[0]->due <= now &&
-	    !loop->stop) {
+	while (loop->nheap > 0 && loop->heap[0]->due <= now && !loop->stop) {
 		struct event_timer *t = loop->heap[0];
 		if (t->seq > last)
 			break;
@@ -321,8 +330,8 @@ event_run_once(struct event_loop *loop, int max_ms)
 	uint64_t gens[64];
 	int n;
 
-	n = epoll_wait(loop->epfd, evs, FCT_NELEM(evs),
-	    next_wait(loop, max_ms));
+	n = epoll_wait(
+	    loop->epfd, evs, FCT_NELEM(evs), next_wait(loop, max_ms));
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;
@@ -331,8 +340,8 @@ event_run_once(struct event_loop *loop, int max_ms)
 	for (int i = 0; i < n; i++) {
 		int fd = evs[i].data.fd;
 		gens[i] = (fd >= 0 && (size_t)fd < loop->nfds)
-		    ? loop->fds[fd].gen
-		    : 0;
+		              ? loop->fds[fd].gen
+		              : 0;
 	}
 	for (int i = 0; i < n && !loop->stop; i++) {
 		int fd = evs[i].data.fd;

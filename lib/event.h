@@ -25,8 +25,8 @@ enum {
 	EV_HUP = 4, /* reported, never requested: peer gone or error */
 };
 
-typedef void event_fd_cb(struct event_loop *loop, int fd, unsigned events,
-    void *arg);
+typedef void event_fd_cb(
+    struct event_loop *loop, int fd, unsigned events, void *arg);
 typedef void event_timer_cb(struct event_loop *loop, void *arg);
 typedef void event_signal_cb(struct event_loop *loop, int signo, void *arg);
 
@@ -37,14 +37,21 @@ void event_free(struct event_loop **loopp);
 /* Watch fd for events (EV_READ|EV_WRITE); 0 or -1 (errno set). */
 FCT_MUST_CHECK int event_fd_add(struct event_loop *loop, int fd,
     unsigned events, event_fd_cb *cb, void *arg);
-FCT_MUST_CHECK int event_fd_mod(struct event_loop *loop, int fd,
-    unsigned events);
+FCT_MUST_CHECK int event_fd_mod(
+    struct event_loop *loop, int fd, unsigned events);
+/*
+ * Hand a watched fd to another callback, watching events: no system call
+ * unless the events change.  An event already gathered for the old
+ * callback in this turn is dropped, as after del + add.  0 or -1.
+ */
+FCT_MUST_CHECK int event_fd_rebind(struct event_loop *loop, int fd,
+    unsigned events, event_fd_cb *cb, void *arg);
 /* Stop watching fd (before closing it). Unknown fds are ignored. */
 void event_fd_del(struct event_loop *loop, int fd);
 
 /* Call cb once after ms milliseconds.  The loop owns the timer. */
-struct event_timer *event_timer_add(struct event_loop *loop, uint64_t ms,
-    event_timer_cb *cb, void *arg);
+struct event_timer *event_timer_add(
+    struct event_loop *loop, uint64_t ms, event_timer_cb *cb, void *arg);
 /* Cancel *tp if pending and set it to NULL; accepts NULL. */
 void event_timer_cancel(struct event_loop *loop, struct event_timer **tp);
 
@@ -52,8 +59,8 @@ void event_timer_cancel(struct event_loop *loop, struct event_timer **tp);
  * Deliver signo through the loop (blocks it, reads it from a signalfd).
  * Children forked later must unblock it: see event_signal_unblock_all().
  */
-FCT_MUST_CHECK int event_signal_add(struct event_loop *loop, int signo,
-    event_signal_cb *cb, void *arg);
+FCT_MUST_CHECK int event_signal_add(
+    struct event_loop *loop, int signo, event_signal_cb *cb, void *arg);
 /* Unblock every signal; call in a child between fork and exec. */
 void event_signal_unblock_all(void);
 

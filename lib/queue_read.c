@@ -62,6 +62,34 @@ queue_pread_fd(void *ctx, void *buf, size_t len, uint64_t off)
 	return pread(*fd, buf, len, (off_t)off);
 }
 
+ssize_t
+queue_pread_fdbuf(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct queue_fdbuf *b = ctx;
+	ssize_t n;
+
+	if (off >= b->off && off - b->off < b->len) {
+		size_t at = (size_t)(off - b->off), k = b->len - at;
+		if (k > len)
+			k = len;
+		memcpy(buf, b->buf + at, k);
+		return (ssize_t)k;
+	}
+	if (len >= sizeof(b->buf))
+		return queue_pread_fd(&b->fd, buf, len, off);
+	n = queue_pread_fd(&b->fd, b->buf, sizeof(b->buf), off);
+	if (n <= 0) {
+		b->len = 0;
+		return n;
+	}
+	b->off = off;
+	b->len = (size_t)n;
+	if ((size_t)n > len)
+		n = (ssize_t)len;
+	memcpy(buf, b->buf, (size_t)n);
+	return n;
+}
+
 /*
  * Read n bytes at off from the source, looping over short reads and
  * EINTR.  *got_r may be less than n at the end of the file.

@@ -45,6 +45,21 @@ ssize_t queue_pread_mem(void *ctx, void *buf, size_t len, uint64_t off);
 /* Descriptor source: ctx points to an int holding the descriptor. */
 ssize_t queue_pread_fd(void *ctx, void *buf, size_t len, uint64_t off);
 
+/*
+ * Descriptor source read ahead in blocks: ctx is a struct queue_fdbuf
+ * (fd set, the rest zeroed).  An envelope of a few small records then
+ * costs one pread instead of one per record.  Reads of a block or more
+ * go straight to the descriptor.
+ */
+#define QUEUE_FDBUF_SIZE 8192
+struct queue_fdbuf {
+	int fd;
+	uint64_t off; /* file offset of buf[0] */
+	size_t len;   /* valid bytes in buf */
+	uint8_t buf[QUEUE_FDBUF_SIZE];
+};
+ssize_t queue_pread_fdbuf(void *ctx, void *buf, size_t len, uint64_t off);
+
 struct queue_attr {
 	char *name;  /* owned */
 	char *value; /* owned */

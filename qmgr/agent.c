@@ -88,21 +88,21 @@ idle_cb(struct event_loop *loop, int fd, unsigned events, void *arg)
 	free(k);
 }
 
-/* Keep fd (idle, after a whole reply) for x's next request. */
+/*
+ * Keep fd (watched for reading, after a whole reply) for x's next
+ * request; it stays in the event loop, handed to idle_cb.
+ */
 static void
 idle_put(struct qmgr *qm, struct qxport *x, int fd)
 {
-	struct qidle *k;
+	struct qidle *k = x_calloc(1, sizeof(*k));
 
-	if (x->nidle >= IDLE_MAX) {
-		(void)close(fd); /* nothing of ours unsent */
-		return;
-	}
-	k = x_calloc(1, sizeof(*k));
 	k->qm = qm;
 	k->x = x;
 	k->fd = fd;
-	if (event_fd_add(qm->loop, fd, EV_READ, idle_cb, k) < 0) {
+	if (x->nidle >= IDLE_MAX ||
+	    event_fd_rebind(qm->loop, fd, EV_READ, idle_cb, k) < 0) {
+		event_fd_del(qm->loop, fd);
 		(void)close(fd); /* nothing of ours unsent */
 		free(k);
 		return;
@@ -114,9 +114,9 @@ idle_put(struct qmgr *qm, struct qxport *x, int fd)
 	x->nidle++;
 }
 
-/* The most recently kept connection of x, or -1. */
+/* The most recently kept connection of x (still watched), or -1. */
 static int
-idle_take(struct qmgr *qm, struct qxport *x)
+idle_take(struct qxport *x)
 {
 	struct qidle *k = x->idle;
 	int fd;
@@ -124,7 +124,6 @@ idle_take(struct qmgr *qm, struct qxport *x)
 	if (k == NULL)
 		return -1;
 	idle_unlink(k);
-	event_fd_del(qm->loop, k->fd);
 	fd = k->fd;
 	free(k);
 	return fd;
@@ -135,8 +134,10 @@ agent_close_idle(struct qmgr *qm, struct qxport *x)
 {
 	int fd;
 
-	while ((fd = idle_take(qm, x)) >= 0)
+	while ((fd = idle_take(x)) >= 0) {
+		event_fd_del(qm->loop, fd);
 		(void)close(fd); /* nothing of ours unsent */
+	}
 }
 
 static void
@@ -207,7 +208,6 @@ conn_reply(struct qconn *c, size_t len)
 		goto out;
 	}
 	/* A whole reply and nothing after it: the connection may serve on. */
-	event_fd_del(qm->loop, c->fd);
 	int fd = c->fd;
 	c->fd = -1;
 	conn_free(c);
@@ -228,7 +228,8 @@ on_timeout(struct event_loop *loop, void *arg)
 	conn_fail(c, "timed out");
 }
 
-static void
+/* Send what is left; false when c is gone (failed and freed). */
+static bool
 do_send(struct qconn *c)
 {
 	while (c->off < str_len(c->out)) {
@@ -242,11 +243,16 @@ do_send(struct qconn *c)
 			r = send(c->fd, p, n, MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (event_fd_mod(c->qm->loop, c->fd, EV_WRITE) < 0) {
+				conn_fail(c, strerror(errno));
+				return false;
+			}
+			return true;
+		}
 		if (r <= 0) {
 			conn_fail(c, r < 0 ? strerror(errno) : "closed");
-			return;
+			return false;
 		}
 		/* The descriptor travelled with the first byte. */
 		(void)fd_close(&c->file_fd); /* read-only */
@@ -255,11 +261,12 @@ do_send(struct qconn *c)
 	c->reading = true;
 	if (event_fd_mod(c->qm->loop, c->fd, EV_READ) < 0) {
 		conn_fail(c, strerror(errno));
-		return;
+		return false;
 	}
 	event_timer_cancel(c->qm->loop, &c->timer);
 	c->timer = event_timer_add(
 	    c->qm->loop, c->qm->p->daemon_timeout * 1000, on_timeout, c);
+	return true;
 }
 
 static void
@@ -301,7 +308,7 @@ conn_cb(struct event_loop *loop, int fd, unsigned events, void *arg)
 	struct qconn *c = arg;
 
 	if (!c->reading)
-		do_send(c);
+		(void)do_send(c); /* c may be gone */
 	else
 		do_read(c);
 }
@@ -352,7 +359,7 @@ agent_start(struct qmgr *qm, struct qjob *job)
 	int fd, file_fd;
 	bool reused = false;
 
-	fd = job->fresh ? -1 : idle_take(qm, x);
+	fd = job->fresh ? -1 : idle_take(x);
 	if (fd >= 0)
 		reused = true;
 	else
@@ -375,6 +382,8 @@ agent_start(struct qmgr *qm, struct qjob *job)
 	    queue_file_open(qm->q, QUEUE_ACTIVE, job->msg->id, O_RDONLY, why);
 	if (file_fd < 0) {
 		log_warn("%s: %s", job->msg->id, str_c(why));
+		if (reused)
+			event_fd_del(qm->loop, fd);
 		(void)close(fd); /* nothing sent yet */
 		sched_release(qm, job);
 		msg_job_fail(qm, job, "4.3.0", "queue file read error");
@@ -397,7 +406,15 @@ agent_start(struct qmgr *qm, struct qjob *job)
 		str_free(&why);
 		return;
 	}
-	if (event_fd_add(qm->loop, fd, EV_WRITE, conn_cb, c) < 0) {
+	/*
+	 * Watched for reading from the start (a kept one already is): a
+	 * Unix socket almost always takes the request at once, so most
+	 * requests cost no epoll_ctl at all.
+	 */
+	if ((reused ? event_fd_rebind(qm->loop, fd, EV_READ, conn_cb, c)
+	            : event_fd_add(qm->loop, fd, EV_READ, conn_cb, c)) < 0) {
+		if (reused)
+			event_fd_del(qm->loop, fd);
 		conn_fail(c, strerror(errno));
 		str_free(&why);
 		return;
@@ -405,6 +422,7 @@ agent_start(struct qmgr *qm, struct qjob *job)
 	c->timer =
 	    event_timer_add(qm->loop, qm->p->ipc_timeout * 1000, on_timeout, c);
 	str_free(&why);
+	(void)do_send(c); /* c may be gone */
 }
 
 void

@@ -691,8 +691,11 @@ msg_load(struct qmgr *qm, enum queue_folder from, const char *id)
 		unload(qm, id);
 		goto out;
 	}
-	st = queue_env_parse(queue_pread_fd, &fd, queue_record_limit(qm->q),
+	struct queue_fdbuf *rb = x_calloc(1, sizeof(*rb));
+	rb->fd = fd;
+	st = queue_env_parse(queue_pread_fdbuf, rb, queue_record_limit(qm->q),
 	    &env, why);
+	free(rb);
 	bool expire = queue_expire_marked(fd);
 	(void)close(fd); /* read-only */
 	if (st == STATUS_PERM) {

@@ -1,6 +1,7 @@
 /*
  * test_event - lib/event: descriptors, one-shot timers in due order,
- * cancelling, a callback removing another descriptor, signals through
+ * cancelling, a callback removing another descriptor, a descriptor
+ * handed to another callback, signals through
  * signalfd.
  */
 #include <setjmp.h>
@@ -92,6 +93,39 @@ test_fd_removed_by_callback(void **state)
 	event_free(&loop);
 }
 
+static void
+on_second(struct event_loop *loop, int fd, unsigned ev, void *arg)
+{
+	struct pair *p = arg;
+	char c;
+
+	p->fired_b++;
+	assert_int_equal(read(fd, &c, 1), 1);
+	event_stop(loop);
+}
+
+/* A rebound fd goes to its new callback; an unknown fd is refused. */
+static void
+test_fd_rebind(void **state)
+{
+	struct event_loop *loop = event_new();
+	struct pair p = {0};
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p.a), 0);
+	assert_int_equal(event_fd_add(loop, p.a[0], EV_READ, on_a, &p), 0);
+	assert_int_equal(
+	    event_fd_rebind(loop, p.a[0], EV_READ, on_second, &p), 0);
+	assert_int_equal(write(p.a[1], "x", 1), 1);
+	assert_int_equal(event_run(loop), 0);
+	assert_int_equal(p.fired_a, 0);
+	assert_int_equal(p.fired_b, 1);
+	assert_int_equal(
+	    event_fd_rebind(loop, p.a[1], EV_READ, on_second, &p), -1);
+	close(p.a[0]);
+	close(p.a[1]);
+	event_free(&loop);
+}
+
 static int got_signal;
 
 static void
@@ -120,6 +154,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_fd_removed_by_callback),
+		cmocka_unit_test(test_fd_rebind),
 		cmocka_unit_test(test_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

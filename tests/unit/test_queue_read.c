@@ -502,11 +502,50 @@ test_source_errors(void **state)
 	free(b);
 }
 
+/* The read-ahead source gives what pread gives, at every offset. */
+static void
+test_fdbuf(void **state)
+{
+	struct fx *f = *state;
+	size_t n = 3 * QUEUE_FDBUF_SIZE + 123;
+	uint8_t *data = make_content(n, 9), *a = malloc(n + 1),
+	        *b = malloc(n + 1);
+	char path[160];
+	struct queue_fdbuf *rb = calloc(1, sizeof(*rb));
+	uint32_t seed = 7;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fdbuf", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	rb->fd = fd;
+	for (int i = 0; i < 2000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		uint64_t off = (seed >> 8) % (n + 10);
+		seed = seed * 1103515245u + 12345u;
+		size_t len = i % 50 == 0 ? QUEUE_FDBUF_SIZE + (seed >> 8) % 100
+		                         : (seed >> 8) % 300;
+		ssize_t got = queue_pread_fdbuf(rb, a, len, off);
+		ssize_t want = pread(fd, b, len, (off_t)off);
+		/* Short reads are allowed; what comes must match. */
+		assert_true(got >= 0 && got <= want);
+		assert_true(got > 0 || want == 0 || len == 0);
+		assert_memory_equal(a, b, (size_t)got);
+	}
+	close(fd);
+	free(rb);
+	free(data);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
+	    T(test_fdbuf),
 	    T(test_good),
 	    T(test_versions),
 	    T(test_truncated_every_length),
