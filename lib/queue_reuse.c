@@ -4,10 +4,11 @@
  * Writers read reuse/ in batches of names and try them from a point of
  * their own, so that the smtpd processes of one instance do not all
  * race for the same file; a name another writer took first costs one
- * failed rename.
+ * lookup.  The published generation is read from a shared read-only
+ * mapping of reuse/.gen, with acquire order against qmgr's release.
  *
  * Never: hand out a file with more than one name or of another owner,
- * or follow a symbolic link.
+ * or of a generation not yet published; follow a symbolic link.
  */
 #include "lib/queue_reuse.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,10 +38,16 @@
 
 struct queue_reuse {
 	/* A writer's listing: names[next..n) are still to try. */
-	char (*names)[QUEUE_ID_SIZE];
+	char (*names)[QUEUE_REUSE_NAME_MAX];
 	size_t n, next;
 	uint64_t empty_until_ms;
 	uint32_t rand;
+	/* reuse/.gen mapped: read-only by writers, read-write by qmgr. */
+	uint64_t *gen;
+	bool gen_rw;
+	/* qmgr: the generation being filled; abandoned after a failure. */
+	uint64_t filling;
+	bool abandoned;
 	/* qmgr: files known to be in reuse/, and when last counted. */
 	size_t kept;
 	bool counted;
@@ -60,16 +68,94 @@ queue_reuse_free(struct queue_reuse **rp)
 {
 	if (*rp == NULL)
 		return;
+	if ((*rp)->gen != NULL)
+		(void)munmap((*rp)->gen, sizeof(uint64_t));
 	free((*rp)->names);
 	x_free(rp);
 }
 
-/* The staged name of id: ".id". */
+/* "G-id": a retired file of generation g. */
 static void
-staged_name(char out[QUEUE_ID_SIZE + 1], const char *id)
+gen_name(char out[QUEUE_REUSE_NAME_MAX], uint64_t g, const char *id)
 {
-	out[0] = '.';
-	memcpy(out + 1, id, strlen(id) + 1);
+	int n = snprintf(
+	    out, QUEUE_REUSE_NAME_MAX, "%llu-%s", (unsigned long long)g, id);
+
+	FCT_ASSERT(n > 0 && n < QUEUE_REUSE_NAME_MAX);
+}
+
+/* The generation of a "G-id" name; false for any other name. */
+static bool
+parse_name(const char *name, uint64_t *g_r)
+{
+	uint64_t g = 0;
+	const char *p = name;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (g > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		g = g * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '-' || !queue_id_valid(p + 1))
+		return false;
+	*g_r = g;
+	return true;
+}
+
+/* Map reuse/.gen (rw: qmgr, made when missing).  0 or -1 with why. */
+static int
+map_gen(struct queue *q, struct queue_reuse *r, bool rw, struct str *why)
+{
+	int rfd = queue_folder_fd(q, QUEUE_REUSE), fd;
+	struct stat st;
+	void *p;
+
+	if (r->gen != NULL && (r->gen_rw || !rw))
+		return 0;
+	fd = rw ? fsio_openat(rfd, QUEUE_REUSE_GEN_FILE,
+	              O_RDWR | O_CREAT | O_NOFOLLOW, 0600)
+	        : openat(rfd, QUEUE_REUSE_GEN_FILE,
+	              O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		str_notef(why, "open reuse/%s: %s", QUEUE_REUSE_GEN_FILE,
+		    strerror(errno));
+		return -1;
+	}
+	/*
+	 * A new counter gets its bytes written, never a hole: a store to a
+	 * mapped hole needs a block, and on a full file system that is a
+	 * SIGBUS, not an error.
+	 */
+	static const uint64_t zero = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_size < (off_t)sizeof(uint64_t) &&
+	        (!rw || fsio_pwrite_all(fd, &zero, sizeof(zero), 0) < 0))) {
+		str_notef(why, "reuse/%s: %s", QUEUE_REUSE_GEN_FILE,
+		    errno != 0 ? strerror(errno) : "not a counter");
+		(void)close(fd); /* nothing of value written */
+		return -1;
+	}
+	p = mmap(NULL, sizeof(uint64_t),
+	    rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+	(void)close(fd); /* the mapping stays */
+	if (p == MAP_FAILED) {
+		str_notef(why, "map reuse/%s: %s", QUEUE_REUSE_GEN_FILE,
+		    strerror(errno));
+		return -1;
+	}
+	if (r->gen != NULL)
+		(void)munmap(r->gen, sizeof(uint64_t));
+	r->gen = p;
+	r->gen_rw = rw;
+	return 0;
+}
+
+static uint64_t
+published(const struct queue_reuse *r)
+{
+	return __atomic_load_n(r->gen, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -106,7 +192,9 @@ list(struct queue *q, bool (*fn)(const char *, void *), void *arg,
 static bool
 count_one(const char *name, void *arg)
 {
-	if (queue_id_valid(name))
+	uint64_t g;
+
+	if (parse_name(name, &g))
 		++*(size_t *)arg;
 	return true;
 }
@@ -141,58 +229,61 @@ int
 queue_reuse_retire(
     struct queue *q, enum queue_folder f, const char *id, struct str *why)
 {
-	char staged[QUEUE_ID_SIZE + 1];
+	struct queue_reuse *r = queue_reuse_state(q);
+	char name[QUEUE_REUSE_NAME_MAX];
 
+	if (r->gen == NULL || !r->gen_rw || r->abandoned) {
+		str_notef(why, "reuse/ not started");
+		errno = EINVAL;
+		return -1;
+	}
 	if (!queue_id_valid(id)) {
 		str_notef(why, "not a queue id");
 		errno = EINVAL;
 		return -1;
 	}
-	staged_name(staged, id);
+	gen_name(name, r->filling, id);
 	if (fsio_rename_noreplace(queue_folder_fd(q, f), id,
-	        queue_folder_fd(q, QUEUE_REUSE), staged) < 0) {
+	        queue_folder_fd(q, QUEUE_REUSE), name) < 0) {
 		int e = errno;
 		str_notef(why, "rename %s/%s to reuse/: %s",
 		    queue_folder_name(f), id, strerror(e));
 		errno = e;
 		return -1;
 	}
-	queue_reuse_state(q)->kept++;
+	r->kept++;
 	return 0;
 }
 
-int
-queue_reuse_publish(struct queue *q, const char *id, struct str *why)
+void
+queue_reuse_publish(struct queue *q)
 {
-	int dfd = queue_folder_fd(q, QUEUE_REUSE);
-	char staged[QUEUE_ID_SIZE + 1];
-
-	FCT_ASSERT(queue_id_valid(id));
-	staged_name(staged, id);
-	if (fsio_rename_noreplace(dfd, staged, dfd, id) == 0)
-		return 0;
-	str_notef(why, "rename reuse/%s: %s", staged, strerror(errno));
-	if (fsio_unlinkat(dfd, staged, 0) < 0 && errno != ENOENT)
-		str_notef(why, "; remove: %s", strerror(errno));
 	struct queue_reuse *r = queue_reuse_state(q);
-	if (r->kept > 0)
-		r->kept--;
-	return -1;
+
+	FCT_ASSERT(r->gen != NULL && r->gen_rw && !r->abandoned);
+	__atomic_store_n(r->gen, r->filling, __ATOMIC_RELEASE);
+	r->filling++;
+}
+
+void
+queue_reuse_abandon(struct queue *q)
+{
+	queue_reuse_state(q)->abandoned = true;
 }
 
 int
-queue_reuse_sweep_one(struct queue *q, const char *id, struct str *why)
+queue_reuse_drop(struct queue *q, const char *id, struct str *why)
 {
-	char staged[QUEUE_ID_SIZE + 1];
 	struct queue_reuse *r = queue_reuse_state(q);
+	char name[QUEUE_REUSE_NAME_MAX];
 
 	FCT_ASSERT(queue_id_valid(id));
-	staged_name(staged, id);
+	gen_name(name, r->filling, id);
 	if (r->kept > 0)
 		r->kept--;
-	if (fsio_unlinkat(queue_folder_fd(q, QUEUE_REUSE), staged, 0) < 0 &&
+	if (fsio_unlinkat(queue_folder_fd(q, QUEUE_REUSE), name, 0) < 0 &&
 	    errno != ENOENT) {
-		str_notef(why, "remove reuse/%s: %s", staged, strerror(errno));
+		str_notef(why, "remove reuse/%s: %s", name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -200,7 +291,7 @@ queue_reuse_sweep_one(struct queue *q, const char *id, struct str *why)
 
 struct sweep {
 	struct queue *q;
-	uint64_t min_age;
+	uint64_t min_age, gen;
 	time_t now;
 	int removed;
 	struct str *why;
@@ -212,6 +303,7 @@ sweep_one(const char *name, void *arg)
 	struct sweep *s = arg;
 	size_t wl = strlen(QUEUE_REUSE_WRITING);
 	struct stat st;
+	uint64_t g;
 
 	if (strncmp(name, QUEUE_REUSE_WRITING, wl) == 0 && name[wl] != '\0') {
 		/* A writer's file: only once no writer can still be at it. */
@@ -220,8 +312,8 @@ sweep_one(const char *name, void *arg)
 		    S_ISDIR(st.st_mode) || st.st_mtime > s->now ||
 		    (uint64_t)(s->now - st.st_mtime) < s->min_age)
 			return true;
-	} else if (name[0] != '.' || !queue_id_valid(name + 1)) {
-		return true;
+	} else if (!parse_name(name, &g) || g <= s->gen) {
+		return true; /* published (or not ours): stays */
 	}
 	if (fsio_unlinkat(queue_folder_fd(s->q, QUEUE_REUSE), name, 0) < 0) {
 		if (errno == ENOENT)
@@ -235,23 +327,34 @@ sweep_one(const char *name, void *arg)
 }
 
 int
-queue_reuse_sweep(struct queue *q, uint64_t min_age, struct str *why)
+queue_reuse_start(struct queue *q, uint64_t min_age, struct str *why)
 {
-	struct sweep s = {q, min_age, time(NULL), 0, why};
+	struct queue_reuse *r = queue_reuse_state(q);
+	struct sweep s = {q, min_age, 0, time(NULL), 0, why};
 
+	if (map_gen(q, r, true, why) < 0)
+		return -1;
+	s.gen = published(r);
 	if (list(q, sweep_one, &s, why) < 0)
 		return -1;
+	r->filling = s.gen + 1;
 	return s.removed;
 }
+
+struct collect {
+	struct queue_reuse *r;
+	uint64_t gen; /* published */
+};
 
 static bool
 collect_one(const char *name, void *arg)
 {
-	struct queue_reuse *r = arg;
+	struct collect *c = arg;
+	uint64_t g;
 
-	if (queue_id_valid(name))
-		memcpy(r->names[r->n++], name, strlen(name) + 1);
-	return r->n < NAMES_MAX;
+	if (parse_name(name, &g) && g <= c->gen)
+		memcpy(c->r->names[c->r->n++], name, strlen(name) + 1);
+	return c->r->n < NAMES_MAX;
 }
 
 /* Read a new batch of names; false when reuse/ offers none. */
@@ -267,10 +370,13 @@ refill(struct queue *q, struct queue_reuse *r)
 		r->names = x_calloc(NAMES_MAX, sizeof(*r->names));
 	r->n = r->next = 0;
 	why = str_new(256);
-	if (list(q, collect_one, r, why) < 0) {
-		log_warn("queue: %s", str_c(why));
-		r->n = 0;
-	}
+	if (map_gen(q, r, false, why) == 0) {
+		struct collect c = {r, published(r)};
+		if (list(q, collect_one, &c, why) < 0) {
+			log_warn("queue: %s", str_c(why));
+			r->n = 0;
+		}
+	} /* else no qmgr has made it yet: nothing to take */
 	str_free(&why);
 	if (r->n == 0) {
 		r->empty_until_ms = now + EMPTY_WAIT_MS;
@@ -280,7 +386,7 @@ refill(struct queue *q, struct queue_reuse *r)
 	r->rand = r->rand * 1103515245u + 12345u;
 	size_t k = (r->rand >> 8) % r->n;
 	for (size_t i = 0; i < k; i++) {
-		char tmp[QUEUE_ID_SIZE];
+		char tmp[QUEUE_REUSE_NAME_MAX];
 		memcpy(tmp, r->names[i], sizeof(tmp));
 		memcpy(r->names[i], r->names[r->n - k + i], sizeof(tmp));
 		memcpy(r->names[r->n - k + i], tmp, sizeof(tmp));

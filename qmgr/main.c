@@ -193,8 +193,11 @@ recover(struct qmgr *qm)
 		log_warn("tmp/ sweep: %s", str_c(why));
 	str_clear(why);
 	/* Retired files whose publication may not have been safe yet. */
-	if (queue_reuse_sweep(qm->q, qm->p->smtpd_session_time_limit, why) < 0)
-		log_warn("reuse/ sweep: %s", str_c(why));
+	if (qm->p->queue_file_reuse_limit > 0 &&
+	    queue_reuse_start(qm->q, qm->p->smtpd_session_time_limit, why) <
+	        0)
+		log_warn("reuse/: %s (finished files are removed)",
+		    str_c(why));
 	str_clear(why);
 	if (queue_scan(qm->q, QUEUE_ACTIVE, recover_one, qm, why) < 0)
 		log_err("recovery: %s", str_c(why));

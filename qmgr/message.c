@@ -176,19 +176,26 @@ msg_flush_finished(struct qmgr *qm)
 	synced = queue_folder_sync(qm->q, QUEUE_ACTIVE, why) == 0;
 	if (!synced)
 		log_warn("%s", str_c(why));
+	bool retired = false;
 	for (size_t i = 0; i < qm->nfinished; i++) {
 		struct qfinished *f = &qm->finished[i];
 		str_clear(why);
 		if (!f->retired)
 			continue;
-		if (!synced) {
-			/* Not known to be gone from active/: never reuse. */
-			if (queue_reuse_sweep_one(qm->q, f->id, why) < 0)
-				log_warn("%s: %s", f->id, str_c(why));
-		} else if (queue_reuse_publish(qm->q, f->id, why) < 0) {
+		retired = true;
+		/* Not known to be gone from active/: never reuse. */
+		if (!synced && queue_reuse_drop(qm->q, f->id, why) < 0)
 			log_warn("%s: %s", f->id, str_c(why));
-		}
 	}
+	/*
+	 * One store publishes this turn's files (lib/queue_reuse.h).  After
+	 * a failed fsync nothing of this generation may ever be published:
+	 * reuse stops until the next qmgr, whose start removes what is left.
+	 */
+	if (retired && synced)
+		queue_reuse_publish(qm->q);
+	else if (retired)
+		queue_reuse_abandon(qm->q);
 	qm->nfinished = 0;
 	str_free(&why);
 }

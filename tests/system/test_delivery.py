@@ -86,7 +86,16 @@ def test_over_quota_defers_then_bounces(inst_stopped):
 
 
 def reuse_names(inst):
-    return sorted(os.listdir(os.path.join(inst.queue, "reuse")))
+    """Queue ids of the files kept in reuse/ (named G-ID)."""
+    return sorted(n.split("-", 1)[1]
+                  for n in os.listdir(os.path.join(inst.queue, "reuse"))
+                  if re.match(r"\d+-\w+$", n))
+
+
+def reuse_path(inst, qid):
+    d = os.path.join(inst.queue, "reuse")
+    return [os.path.join(d, n) for n in os.listdir(d)
+            if n.endswith("-" + qid)][0]
 
 
 def test_queue_files_are_reused(inst_stopped):
@@ -102,7 +111,7 @@ def test_queue_files_are_reused(inst_stopped):
     wait_gone(inst, first)
     kept = wait_for(lambda: reuse_names(inst), "a file in reuse/")
     assert kept == [first]
-    ino = os.stat(os.path.join(inst.queue, "reuse", first)).st_ino
+    ino = os.stat(reuse_path(inst, first)).st_ino
     time.sleep(0.3)  # past smtpd's wait after it found reuse/ empty
     second = send_mail(inst, "other@example.org", [DEMO], body("short"))
     assert second != first
@@ -117,7 +126,7 @@ def test_queue_files_are_reused(inst_stopped):
     # The second message lived in the first one's file, now kept again.
     kept = wait_for(lambda: reuse_names(inst), "a file in reuse/")
     assert kept == [second]
-    assert os.stat(os.path.join(inst.queue, "reuse", second)).st_ino == ino
+    assert os.stat(reuse_path(inst, second)).st_ino == ino
     inst.wait_log(r"qmgr\[\d+\]: %s: removed" % second)
 
     # Off: finished files are removed.
