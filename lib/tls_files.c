@@ -109,22 +109,38 @@ tls_keypair_free(struct tls_keypair *kp)
 	memset(kp, 0, sizeof(*kp));
 }
 
+/*
+ * file's bytes in *text_r (the caller frees it, wiped) and a memory BIO
+ * over them (the caller frees it), errors cleared; NULL with why.
+ */
+static BIO *
+open_pem(const char *file, struct secret **text_r, struct str *why)
+{
+	BIO *bio;
+
+	*text_r = read_whole(file, why);
+	if (*text_r == NULL)
+		return NULL;
+	bio = BIO_new_mem_buf(secret_data(*text_r), (int)secret_len(*text_r));
+	if (bio == NULL) {
+		str_notef(why, "%s: out of memory", file);
+		secret_free(text_r);
+		return NULL;
+	}
+	ERR_clear_error();
+	return bio;
+}
+
 static int
 load_certs(const char *file, struct tls_keypair *kp, struct str *why)
 {
-	struct secret *text = read_whole(file, why);
-	BIO *bio;
+	struct secret *text;
+	BIO *bio = open_pem(file, &text, why);
 	X509 *x;
 	int rc = -1;
 
-	if (text == NULL)
+	if (bio == NULL)
 		return -1;
-	bio = BIO_new_mem_buf(secret_data(text), (int)secret_len(text));
-	if (bio == NULL) {
-		str_notef(why, "%s: out of memory", file);
-		goto out;
-	}
-	ERR_clear_error();
 	kp->leaf = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
 	if (kp->leaf == NULL) {
 		if (pem_end())
@@ -158,18 +174,12 @@ out:
 static int
 load_key(const char *file, struct tls_keypair *kp, struct str *why)
 {
-	struct secret *text = read_whole(file, why);
-	BIO *bio;
+	struct secret *text;
+	BIO *bio = open_pem(file, &text, why);
 	int rc = -1;
 
-	if (text == NULL)
+	if (bio == NULL)
 		return -1;
-	bio = BIO_new_mem_buf(secret_data(text), (int)secret_len(text));
-	if (bio == NULL) {
-		str_notef(why, "%s: out of memory", file);
-		goto out;
-	}
-	ERR_clear_error();
 	kp->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (kp->key == NULL) {
 		if (pem_end() || !has_text(text, "PRIVATE KEY-----"))

@@ -547,11 +547,45 @@ has_entry(const struct text_file *t, const char *addr, struct str *value)
 	return find_entry(t, addr, &s, &e, value);
 }
 
+/*
+ * Read a password (terminal without echo, or stdin), hash it and write
+ * u->addr's passwd entry.  0, or 1 after saying why.  The password and
+ * its hash are wiped before returning.
+ */
 static int
-user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
+set_password(struct user_ctx *u, bool from_stdin)
 {
 	struct secret *pw = secret_new(SASL_PASS_MAX);
 	struct str *hash = str_new(PASSWD_HASH_MAX), *why = str_new(256);
+	struct str *line = str_new(MAP_LINE_MAX);
+	int rc = 1;
+
+	if (read_password(from_stdin, pw) != 0)
+		goto out;
+	if (passwd_hash_make(secret_c(pw), secret_len(pw), NULL, hash, why) <
+	    0) {
+		fail("%s", str_c(why));
+		goto out;
+	}
+	secret_free(&pw);
+	if (str_appendf(line, "%s %s\n", u->addr, str_c(hash)) < 0 ||
+	    put_entry(u, &u->passwd, str_c(line), MAP_FORMAT_TABLE,
+	        &u->passwd_own, 0600) != 0)
+		goto out;
+	rc = 0;
+out:
+	secret_free(&pw);
+	str_wipe(hash);
+	str_wipe(line);
+	str_free(&hash);
+	str_free(&why);
+	str_free(&line);
+	return rc;
+}
+
+static int
+user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
+{
 	struct str *line = str_new(MAP_LINE_MAX), *v = str_new(MAP_VALUE_MAX);
 	struct users_entry e = {quota, true};
 	int rc = 1;
@@ -563,20 +597,9 @@ user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
 		    u->addr);
 		goto out;
 	}
-	if (read_password(from_stdin, pw) != 0)
-		goto out;
-	if (passwd_hash_make(secret_c(pw), secret_len(pw), NULL, hash, why) <
-	    0) {
-		fail("%s", str_c(why));
-		goto out;
-	}
-	secret_free(&pw);
 	/* The password first: without its users entry it opens nothing. */
-	if (str_appendf(line, "%s %s\n", u->addr, str_c(hash)) < 0 ||
-	    put_entry(u, &u->passwd, str_c(line), MAP_FORMAT_TABLE,
-	        &u->passwd_own, 0600) != 0)
+	if (set_password(u, from_stdin) != 0)
 		goto out;
-	str_wipe(line);
 	if (str_appendf(line, "%s ", u->addr) < 0 ||
 	    users_value_format(&e, line) < 0 || str_appendc(line, '\n') < 0 ||
 	    put_entry(u, &u->users, str_c(line), MAP_FORMAT_USERS,
@@ -585,11 +608,6 @@ user_add(struct user_ctx *u, bool from_stdin, uint64_t quota)
 	printf("user %s added\n", u->addr);
 	rc = 0;
 out:
-	secret_free(&pw);
-	str_wipe(hash);
-	str_wipe(line);
-	str_free(&hash);
-	str_free(&why);
 	str_free(&line);
 	str_free(&v);
 	return rc;
@@ -598,36 +616,18 @@ out:
 static int
 user_passwd(struct user_ctx *u, bool from_stdin)
 {
-	struct secret *pw = secret_new(SASL_PASS_MAX);
-	struct str *hash = str_new(PASSWD_HASH_MAX), *why = str_new(256);
-	struct str *line = str_new(MAP_LINE_MAX), *v = str_new(MAP_VALUE_MAX);
+	struct str *v = str_new(MAP_VALUE_MAX);
 	int rc = 1;
 
 	if (!has_entry(&u->users, u->addr, v)) {
 		fail("no user %s (use \"user add\")", u->addr);
 		goto out;
 	}
-	if (read_password(from_stdin, pw) != 0)
-		goto out;
-	if (passwd_hash_make(secret_c(pw), secret_len(pw), NULL, hash, why) <
-	    0) {
-		fail("%s", str_c(why));
-		goto out;
-	}
-	secret_free(&pw);
-	if (str_appendf(line, "%s %s\n", u->addr, str_c(hash)) < 0 ||
-	    put_entry(u, &u->passwd, str_c(line), MAP_FORMAT_TABLE,
-	        &u->passwd_own, 0600) != 0)
+	if (set_password(u, from_stdin) != 0)
 		goto out;
 	printf("password of %s changed\n", u->addr);
 	rc = 0;
 out:
-	secret_free(&pw);
-	str_wipe(hash);
-	str_wipe(line);
-	str_free(&hash);
-	str_free(&why);
-	str_free(&line);
 	str_free(&v);
 	return rc;
 }
