@@ -91,7 +91,9 @@ parse_name(const char *name, uint64_t *g_r)
 	uint64_t g = 0;
 	const char *p = name;
 
-	if (*p < '0' || *p > '9')
+	/* Bounded first: leading zeros would make any length parse. */
+	if (strnlen(name, QUEUE_REUSE_NAME_MAX) >= QUEUE_REUSE_NAME_MAX ||
+	    *p < '0' || *p > '9')
 		return false;
 	for (; *p >= '0' && *p <= '9'; p++) {
 		if (g > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
@@ -129,6 +131,7 @@ map_gen(struct queue *q, struct queue_reuse *r, bool rw, struct str *why)
 	 * SIGBUS, not an error.
 	 */
 	static const uint64_t zero = 0;
+	errno = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_size < (off_t)sizeof(uint64_t) &&
 	        (!rw || fsio_pwrite_all(fd, &zero, sizeof(zero), 0) < 0))) {

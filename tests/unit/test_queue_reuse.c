@@ -276,6 +276,35 @@ test_start_sweeps(void **state)
 	free(c);
 }
 
+/* A name too long to be ours is neither swept nor taken. */
+static void
+test_long_name(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *c = make_content(small.content_len, 10);
+	int rfd = queue_folder_fd(f->q, QUEUE_REUSE), fd;
+	char id[QUEUE_ID_SIZE], longname[200];
+	struct stat st;
+
+	start(f);
+	queue_reuse_publish(f->q); /* generation 1 */
+	/* "000...0001-ID": generation 1 by its digits, but 170 bytes. */
+	write_active(f, &small, c, id);
+	memset(longname, '0', sizeof(longname));
+	snprintf(longname + 150, 50, "1-%s", id);
+	fd = openat(rfd, longname, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	close(fd);
+	assert_int_equal(queue_reuse_start(f->q, 60, f->why), 0);
+	assert_true(exists(f, QUEUE_REUSE, longname));
+	past_empty_wait();
+	assert_int_equal(write_msg(f->q, &small, c, id, f->why), STATUS_OK);
+	assert_true(exists(f, QUEUE_REUSE, longname));
+	assert_true(ino_of(f, QUEUE_INCOMING, id) != st.st_ino);
+	free(c);
+}
+
 /*
  * Not started (no qmgr yet): nothing is retired and a writer creates
  * files.  After a failed fsync: dropped, and no more retiring.
@@ -345,6 +374,7 @@ main(void)
 	    T(test_take_refuses),
 	    T(test_room),
 	    T(test_start_sweeps),
+	    T(test_long_name),
 	    T(test_not_started_and_abandoned),
 	    T(test_truncate_fails),
 	};
