@@ -26,6 +26,7 @@ the instance's certificate), send_mail, queued_id, swaks, proc_status.
 """
 import json
 import os
+import pwd
 import random
 import re
 import shutil
@@ -604,3 +605,46 @@ def inst(inst_stopped):
     """A running instance."""
     inst_stopped.start()
     return inst_stopped
+
+
+def as_user(user, fn):
+    """Run fn() in a forked child with user's uid and gid (no
+    supplementary groups) and return the bytes it returned; fails the
+    test when the child fails (fn may catch what it expects)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            pw = pwd.getpwnam(user)
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            os.write(w, fn())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    out = b""
+    while True:
+        d = os.read(r, 65536)
+        if not d:
+            break
+        out += d
+    os.close(r)
+    _, st = os.waitpid(pid, 0)
+    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+    return out
+
+
+def mailbox_files(inst, domain, local, subs=("new", "cur")):
+    """(name, bytes) of each file in local@domain's Maildir subs (those
+    that exist), in directory order."""
+    for sub in subs:
+        d = os.path.join(inst.root, "mail", domain, local, "Maildir", sub)
+        if not os.path.isdir(d):
+            continue
+        for n in os.listdir(d):
+            with open(os.path.join(d, n), "rb") as f:
+                yield n, f.read()

@@ -28,7 +28,7 @@ import smtplib
 import threading
 import time
 
-from conftest import DEADLINE, SANITIZE, wait_for
+from conftest import DEADLINE, SANITIZE, mailbox_files, wait_for
 
 DOMAIN = "example.test"
 # FACTEUR_CRASH_MESSAGES and FACTEUR_CRASH_KILL_MS make it harsher by
@@ -163,21 +163,15 @@ def maildir_tokens(inst):
     out, broken = {}, []
     for u in USERS:
         c = collections.Counter()
-        for sub in ("new", "cur"):
-            d = os.path.join(inst.root, "mail", DOMAIN, u, "Maildir", sub)
-            if not os.path.isdir(d):
+        for n, data in mailbox_files(inst, DOMAIN, u):
+            m = TOKEN.search(data)
+            if m is None:
+                broken.append("%s/%s: no token" % (u, n))
                 continue
-            for n in os.listdir(d):
-                with open(os.path.join(d, n), "rb") as f:
-                    data = f.read()
-                m = TOKEN.search(data)
-                if m is None:
-                    broken.append("%s/%s: no token" % (u, n))
-                    continue
-                tok = int(m.group(1))
-                if not data.endswith(b"end of message %d\n" % tok):
-                    broken.append("%s/%s: truncated" % (u, n))
-                c[tok] += 1
+            tok = int(m.group(1))
+            if not data.endswith(b"end of message %d\n" % tok):
+                broken.append("%s/%s: truncated" % (u, n))
+            c[tok] += 1
         out[u] = c
     return out, broken
 

@@ -34,8 +34,8 @@ import subprocess
 
 import pytest
 
-from conftest import (RawSMTP, finish_instance, make_instance, send_mail,
-                      wait_for)
+from conftest import (RawSMTP, finish_instance, mailbox_files,
+                      make_instance, send_mail, wait_for)
 
 DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
@@ -90,27 +90,37 @@ def umount(path):
         subprocess.run(["umount", "-l", path], check=True)
 
 
+def ready(inst, full):
+    """inst with its small file system at full, and fast retries."""
+    inst.full = full
+    inst.filler = os.path.join(full, "filler")
+    inst.set_main(**FAST)
+    return inst
+
+
+def dismantle(inst, mounts):
+    """Stop inst, unmount mounts (last first), remove its folder."""
+    try:
+        finish_instance(inst)
+    finally:
+        for m in reversed(mounts):
+            umount(m)
+        shutil.rmtree(inst.root, ignore_errors=True)
+
+
 def tmpfs_instance(folder):
     """An initialised instance (not started) whose folder ("queue" or
     "mail") is a TMPFS_SIZE tmpfs, inst.full its path; unmounted and
     removed after the test, whatever happened."""
     inst = make_instance()
     path = os.path.join(inst.root, folder)
-    mounted = False
+    mounts = []
     try:
         mount_tmpfs(path, TMPFS_SIZE)
-        mounted = True
-        inst.full = path
-        inst.filler = os.path.join(path, "filler")
-        inst.set_main(**FAST)
-        yield inst
+        mounts.append(path)
+        yield ready(inst, path)
     finally:
-        try:
-            finish_instance(inst)
-        finally:
-            if mounted:
-                umount(path)
-            shutil.rmtree(inst.root, ignore_errors=True)
+        dismantle(inst, mounts)
 
 
 @pytest.fixture
@@ -150,17 +160,9 @@ def shared_instance(fstype):
             subprocess.run(["cp", "-a", path, fs + "/"], check=True)
             mount("--bind", os.path.join(fs, name), path)
             mounts.append(path)
-        inst.full = fs
-        inst.filler = os.path.join(fs, "filler")
-        inst.set_main(**FAST)
-        yield inst
+        yield ready(inst, fs)
     finally:
-        try:
-            finish_instance(inst)
-        finally:
-            for m in reversed(mounts):
-                umount(m)
-            shutil.rmtree(inst.root, ignore_errors=True)
+        dismantle(inst, mounts)
 
 
 @pytest.fixture
@@ -225,14 +227,9 @@ def body(tag, size=0):
 def tags_in(inst, local):
     """[X-Tag of each file] in local's Maildir (new/ and cur/)."""
     out = []
-    for sub in ("new", "cur"):
-        d = os.path.join(inst.root, "mail", DOMAIN, local, "Maildir", sub)
-        if not os.path.isdir(d):
-            continue
-        for n in os.listdir(d):
-            with open(os.path.join(d, n), "rb") as f:
-                m = re.search(rb"^X-Tag: (\S+)$", f.read(), re.M)
-            out.append(m.group(1).decode() if m else "?")
+    for _, data in mailbox_files(inst, DOMAIN, local):
+        m = re.search(rb"^X-Tag: (\S+)$", data, re.M)
+        out.append(m.group(1).decode() if m else "?")
     return sorted(out)
 
 

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, proc_status, send_mail, wait_for
+from conftest import DEADLINE, as_user, proc_status, send_mail, wait_for
 
 DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
@@ -50,44 +50,22 @@ def request(qid, rcpts, sender="ann@example.org"):
 
 def talk(inst, req, fds, user="facteur"):
     """Send req with fds to private/local as user; the reply bytes."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    def child():
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(DEADLINE)
+        c.connect(os.path.join(inst.queue, "private", "local"))
+        out = b""
         try:
-            os.close(r)
-            pw = pwd.getpwnam(user)
-            os.setgroups([])
-            os.setgid(pw.pw_gid)
-            os.setuid(pw.pw_uid)
-            c = socket.socket(socket.AF_UNIX)
-            c.settimeout(DEADLINE)
-            c.connect(os.path.join(inst.queue, "private", "local"))
-            out = b""
-            try:
-                socket.send_fds(c, [req], fds)
-                while not out.endswith(b"end\n"):
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    out += d
-            except (ConnectionResetError, BrokenPipeError):
-                pass  # local closed the connection: no reply
-            os.write(w, out)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    out = b""
-    while True:
-        d = os.read(r, 65536)
-        if not d:
-            break
-        out += d
-    os.close(r)
-    _, st = os.waitpid(pid, 0)
-    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
-    return out.decode()
+            socket.send_fds(c, [req], fds)
+            while not out.endswith(b"end\n"):
+                d = c.recv(65536)
+                if not d:
+                    break
+                out += d
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # local closed the connection: no reply
+        return out
+    return as_user(user, child).decode()
 
 
 def queued(inst, rcpts, body):

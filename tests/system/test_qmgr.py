@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, RawSMTP, send_mail, wait_for
+from conftest import DEADLINE, RawSMTP, as_user, send_mail, wait_for
 
 DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
@@ -464,28 +464,16 @@ def test_admin_socket_is_root_only(inst_stopped):
     facteur = pwd.getpwnam("facteur")
     assert st.st_uid == facteur.pw_uid
     # mail_owner itself (smtpd's user) may not administer the queue.
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    def child():
         try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(facteur.pw_gid)
-            os.setuid(facteur.pw_uid)
             c = socket.socket(socket.AF_UNIX)
             c.settimeout(DEADLINE)
             c.connect(path)
             c.sendall(b"delete ALL\n")
-            os.write(w, c.recv(100))
-            code = 0
+            return c.recv(100)
         except OSError:
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    got = os.read(r, 100)
-    os.waitpid(pid, 0)
+            return b""
+    got = as_user("facteur", child)
     assert got == b""
     inst.wait_log(r"qmgr\[\d+\]: warning: admin: refused a connection from "
                   r"uid %d$" % facteur.pw_uid)

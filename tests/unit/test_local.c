@@ -818,62 +818,52 @@ test_durability_order(void **state)
 	assert_true(first_dirsync < last_link); /* the queue's own */
 }
 
+/*
+ * Send req with the first fsio call of kind op failing with err: ann
+ * (recipient 0) must be deferred with dsn and not in new/ when
+ * check_boxes, bob (recipient 1) delivered.
+ */
+static void
+fault_once(struct pair *p, const char *req, int *fd, enum fsio_op op,
+    int err, const char *dsn, bool check_boxes)
+{
+	struct fsio_hooks h = {0};
+	struct deliver_reply rp;
+	size_t a = mails("ann"), b = mails("bob");
+	enum local_io io;
+	char *text;
+
+	h.fault[0] = (struct fsio_fault){op, 1, err};
+	fsio_hooks_set(&h);
+	text = exchange(p, req, fd, 1, &io);
+	fsio_hooks_set(NULL);
+	parse_reply(req, text, &rp);
+	free(text);
+	assert_int_equal(status_of(&rp, 0)->kind, DELIVER_DEFER);
+	assert_string_equal(status_of(&rp, 0)->dsn, dsn);
+	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
+	deliver_reply_clear(&rp);
+	if (check_boxes) {
+		assert_int_equal(mails("ann"), a);
+		assert_int_equal(mails("bob"), b + 1);
+	}
+}
+
 static void
 test_disk_faults(void **state)
 {
 	const char *rcpts[] = {"ann@example.test", "bob@example.test", NULL};
-	struct fsio_hooks h = {0};
-	struct deliver_reply rp;
 	const char *id = queue_msg(msg_text, rcpts);
-	char *req = request(id, rcpts), *text;
+	char *req = request(id, rcpts);
 	int fd = open_qf(id);
-	size_t a = mails("ann"), b = mails("bob");
 	struct pair p = pair_new();
-	enum local_io io;
 
 	/* ENOSPC writing the first file: 4.3.1 for ann, bob delivered. */
-	h.fault[0] = (struct fsio_fault){FSIO_WRITE, 1, ENOSPC};
-	fsio_hooks_set(&h);
-	text = exchange(&p, req, &fd, 1, &io);
-	fsio_hooks_set(NULL);
-	parse_reply(req, text, &rp);
-	free(text);
-	assert_int_equal(status_of(&rp, 0)->kind, DELIVER_DEFER);
-	assert_string_equal(status_of(&rp, 0)->dsn, "4.3.1");
-	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
-	deliver_reply_clear(&rp);
-	assert_int_equal(mails("ann"), a);
-	assert_int_equal(mails("bob"), b + 1);
-
+	fault_once(&p, req, &fd, FSIO_WRITE, ENOSPC, "4.3.1", true);
 	/* The disk is full when ann's file is fsynced: 4.3.1, not in new/. */
-	a = mails("ann");
-	b = mails("bob");
-	memset(&h, 0, sizeof(h));
-	h.fault[0] = (struct fsio_fault){FSIO_FSYNC, 1, ENOSPC};
-	fsio_hooks_set(&h);
-	text = exchange(&p, req, &fd, 1, &io);
-	fsio_hooks_set(NULL);
-	parse_reply(req, text, &rp);
-	free(text);
-	assert_int_equal(status_of(&rp, 0)->kind, DELIVER_DEFER);
-	assert_string_equal(status_of(&rp, 0)->dsn, "4.3.1");
-	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
-	deliver_reply_clear(&rp);
-	assert_int_equal(mails("ann"), a);
-	assert_int_equal(mails("bob"), b + 1);
-
+	fault_once(&p, req, &fd, FSIO_FSYNC, ENOSPC, "4.3.1", true);
 	/* The first new/ fsync fails: ann deferred, never reported sent. */
-	memset(&h, 0, sizeof(h));
-	h.fault[0] = (struct fsio_fault){FSIO_DIRSYNC, 1, EIO};
-	fsio_hooks_set(&h);
-	text = exchange(&p, req, &fd, 1, &io);
-	fsio_hooks_set(NULL);
-	parse_reply(req, text, &rp);
-	free(text);
-	assert_int_equal(status_of(&rp, 0)->kind, DELIVER_DEFER);
-	assert_string_equal(status_of(&rp, 0)->dsn, "4.3.0");
-	assert_int_equal(status_of(&rp, 1)->kind, DELIVER_SENT);
-	deliver_reply_clear(&rp);
+	fault_once(&p, req, &fd, FSIO_DIRSYNC, EIO, "4.3.0", false);
 	pair_free(&p);
 	close(fd);
 	free(req);
